@@ -1,0 +1,1 @@
+"""calcsdk.benchmarks: latency and accuracy harnesses; results under benchmarks/results/."""

@@ -1,0 +1,1 @@
+"""calcsdk.training: PyTorch + scikit-learn training, data generation and cross-validation."""
