@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="no NVIDIA GPU with onnxruntime CUDA provider here")
     skip_trt = pytest.mark.skip(reason="TensorRT 10 is not installed here (see FINDINGS.md)")
     for item in items:
-        if "tensorrt" in item.keywords and not trt:
+        if item.get_closest_marker("tensorrt") and not trt:
             item.add_marker(skip_trt)
-        elif "gpu" in item.keywords and not gpu:
+        elif item.get_closest_marker("gpu") and not gpu:
             item.add_marker(skip_gpu)

@@ -1,0 +1,1 @@
+"""Runtime subcommands of the calcsdk CLI (one module each)."""

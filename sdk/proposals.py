@@ -1,0 +1,175 @@
+"""Region proposals: OpenCV-contrib EdgeBoxes on a hand-made gradient edge map.
+
+The pretrained structured-edge model (``model.yml.gz``) is deliberately NOT used: the wheel does
+not ship it and its licence is non-commercial (see FINDINGS.md). Instead the edge map is a
+Gaussian-smoothed Sobel magnitude, normalised to [0, 1], thinned by non-maximum suppression
+along the gradient direction (without thinning EdgeBoxes is ~90x slower), with the orientation
+``atan2(gy, gx) mod pi`` that EdgeBoxes needs.
+
+Everything here works in the *working* frame: the image resampled to the bundle's working pixel
+spacing. Boxes are xyxy float32 in working pixels (see :mod:`calcsdk.boxes`); sizes given in mm
+are converted with the working spacing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProposalConfig:
+    """EdgeBoxes and filtering parameters; lives in the bundle manifest's ``proposals``."""
+
+    alpha: float = 0.65  # sliding-window step size (Zitnick & Dollar 2014)
+    beta: float = 0.75  # NMS threshold between proposals
+    eta: float = 1.0  # adaptation rate of beta
+    min_score: float = 0.01  # minimum EdgeBoxes score kept
+    max_boxes: int = 1000  # proposals returned by EdgeBoxes before mask/size filtering
+    edge_min_mag: float = 0.1  # edge pixels below this magnitude are ignored (drives speed)
+    edge_merge_thr: float = 0.5  # edge-group merging threshold
+    cluster_min_mag: float = 0.5  # minimum magnitude of an edge group
+    max_aspect_ratio: float = 3.0  # clusters are roughly compact
+    gamma: float = 2.0  # affinity sensitivity
+    kappa: float = 1.5  # box-size scale penalty
+    edge_sigma_px: float = 1.0  # Gaussian smoothing before Sobel, working pixels
+    min_size_mm: float = 2.0  # smallest proposal side kept, mm
+    max_size_mm: float = 40.0  # largest proposal side kept, mm
+    min_mask_fraction: float = 0.6  # share of a box's area that must lie inside the breast
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> ProposalConfig:
+        """Build from a manifest section; unknown keys are an error (typos must not pass)."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown proposal parameter(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def edge_map(image01: np.ndarray, sigma_px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Thin gradient edges and their orientation for EdgeBoxes.
+
+    Args:
+        image01: (H, W) float32 image in [0, 1], working frame.
+        sigma_px: Gaussian smoothing in pixels before the Sobel derivatives.
+    Returns:
+        ``(edges, orientation)``, both (H, W) float32: edge magnitude in [0, 1] after
+        non-maximum suppression along the gradient, and orientation in [0, pi).
+    """
+    img = np.asarray(image01, dtype=np.float32)
+    if sigma_px > 0:
+        img = cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
+    mag = cv2.magnitude(gx, gy)
+    peak = float(mag.max())
+    if peak > 0:
+        mag *= 1.0 / peak
+    orientation = np.mod(np.arctan2(gy, gx), np.pi).astype(np.float32)
+    return _suppress_non_maxima(mag, orientation), orientation
+
+
+def _suppress_non_maxima(mag: np.ndarray, orientation: np.ndarray) -> np.ndarray:
+    """Keep pixels that are maxima along their gradient direction (4 quantised directions)."""
+    padded = cv2.copyMakeBorder(mag, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    h, w = mag.shape
+    # direction bins: 0 = horizontal gradient (compare left/right), 1 = 45 deg, 2 = vertical, 3 = 135
+    sector = (np.round(orientation / (np.pi / 4)).astype(np.int8)) % 4
+    offsets = {0: (0, 1), 1: (1, 1), 2: (1, 0), 3: (1, -1)}  # (dy, dx) along the gradient
+    keep = np.zeros((h, w), dtype=bool)
+    for s, (dy, dx) in offsets.items():
+        fwd = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        bwd = padded[1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
+        keep |= (sector == s) & (mag >= fwd) & (mag >= bwd)
+    return np.where(keep, mag, 0).astype(np.float32)
+
+
+def edge_boxes(
+    image01: np.ndarray, config: ProposalConfig, spacing_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw EdgeBoxes proposals on a working-frame image.
+
+    Args:
+        image01: (H, W) float32 in [0, 1] at ``spacing_mm`` millimetres per pixel.
+        config: EdgeBoxes parameters; ``min_size_mm`` sets EdgeBoxes' minimum box area.
+        spacing_mm: working pixel spacing, mm.
+    Returns:
+        ``(boxes, scores)``: (N, 4) float32 xyxy in working pixels, (N,) float32 EdgeBoxes
+        objectness, sorted by decreasing score.
+    """
+    edges, orientation = edge_map(image01, config.edge_sigma_px)
+    min_side_px = max(2.0, config.min_size_mm / spacing_mm)
+    eb = cv2.ximgproc.createEdgeBoxes(
+        alpha=config.alpha,
+        beta=config.beta,
+        eta=config.eta,
+        minScore=config.min_score,
+        maxBoxes=int(config.max_boxes),
+        edgeMinMag=config.edge_min_mag,
+        edgeMergeThr=config.edge_merge_thr,
+        clusterMinMag=config.cluster_min_mag,
+        maxAspectRatio=config.max_aspect_ratio,
+        minBoxArea=float(min_side_px * min_side_px),
+        gamma=config.gamma,
+        kappa=config.kappa,
+    )
+    result = eb.getBoundingBoxes(edges, orientation)
+    boxes_xywh, scores = result if isinstance(result, tuple) else (result, None)
+    boxes_xywh = np.asarray(boxes_xywh, dtype=np.float32).reshape(-1, 4)
+    scores = (
+        np.ones(len(boxes_xywh), np.float32)
+        if scores is None or len(scores) == 0
+        else np.asarray(scores, dtype=np.float32).reshape(-1)
+    )
+    boxes = boxes_xywh.copy()
+    boxes[:, 2:] += boxes[:, :2]
+    order = np.argsort(-scores, kind="stable")
+    return boxes[order], scores[order]
+
+
+def filter_proposals(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    mask: np.ndarray | None,
+    spacing_mm: float,
+    config: ProposalConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep proposals whose sides lie in [min_size_mm, max_size_mm] and that lie mostly
+    (``min_mask_fraction`` of their area) inside the breast ``mask`` ((H, W) bool, working frame)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    sides_mm = (boxes[:, 2:] - boxes[:, :2]) * spacing_mm
+    keep = np.all((sides_mm >= config.min_size_mm) & (sides_mm <= config.max_size_mm), axis=1)
+    if mask is not None and len(boxes):
+        keep &= mask_fraction(boxes, mask) >= config.min_mask_fraction
+    return boxes[keep], scores[keep]
+
+
+def mask_fraction(boxes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Share of each box's pixels inside ``mask``, via one integral image. (N,) float32."""
+    h, w = mask.shape
+    integral = cv2.integral(mask.astype(np.uint8))  # (H+1, W+1) int32
+    x1 = np.clip(np.floor(boxes[:, 0]), 0, w).astype(np.intp)
+    y1 = np.clip(np.floor(boxes[:, 1]), 0, h).astype(np.intp)
+    x2 = np.clip(np.ceil(boxes[:, 2]), 0, w).astype(np.intp)
+    y2 = np.clip(np.ceil(boxes[:, 3]), 0, h).astype(np.intp)
+    inside = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
+    area = np.maximum((x2 - x1) * (y2 - y1), 1)
+    return (inside / area).astype(np.float32)
+
+
+def propose(
+    image01: np.ndarray, mask: np.ndarray | None, spacing_mm: float, config: ProposalConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """EdgeBoxes then mask/size filtering: (N, 4) float32 xyxy working pixels, (N,) scores."""
+    boxes, scores = edge_boxes(image01, config, spacing_mm)
+    return filter_proposals(boxes, scores, mask, spacing_mm, config)
