@@ -57,6 +57,7 @@ EXTRAS = {
         "hypothesis>=6.100",
         "ruff>=0.5",
         "pycocotools>=2.0.7",
+        "faster-coco-eval>=1.6",
         "tifffile>=2023.1",
     ],
 }
