@@ -41,7 +41,14 @@ RUNTIME = [
 
 EXTRAS = {
     # torch first, pinned, in the Makefile: an open range here would pull a CUDA build.
-    "train": ["torch>=2.3", "scikit-learn>=1.4", "skl2onnx>=1.16", "onnx>=1.15", "onnxscript>=0.1"],
+    "train": [
+        "torch>=2.3",
+        "scikit-learn>=1.4",
+        "skl2onnx>=1.16",
+        "onnx>=1.15",
+        "onnxscript>=0.1",
+        "tqdm>=4.60",
+    ],
     "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
     "dicom": [
         "pydicom>=2.4",
