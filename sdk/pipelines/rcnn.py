@@ -1,0 +1,107 @@
+"""The paper's two-stage detector at inference time (Girshick et al. R-CNN, as in the paper):
+
+    mammogram -> working frame -> EdgeBoxes proposals -> 227x227 warped crops
+              -> AlexNet fc7 (ONNX) -> linear SVM head + calibration (ONNX) -> postprocess
+
+Crops go through the CNN in chunks of ``chunk_size`` from one reused buffer, so memory stays
+bounded whatever the number of proposals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calcsdk.backends.base import Backend
+from calcsdk.bundle import Bundle
+from calcsdk.detections import Detections
+from calcsdk.image import Mammogram
+from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from calcsdk.postprocess import PostprocessConfig, postprocess
+from calcsdk.prepare import WorkingImage, prepare_mammogram, roi_crops
+from calcsdk.proposals import ProposalConfig, propose
+
+
+@dataclass(frozen=True)
+class RcnnSettings:
+    """The manifest's ``preprocess`` section for an R-CNN bundle."""
+
+    working_spacing_mm: float = 0.1  # every image is resampled to this, mm per pixel
+    fallback_spacing_mm: float | None = None  # assumed when a file states no spacing
+    representation: str = "grayscale"  # the paper's best ROI representation
+    crop_size: int = 227  # AlexNet input side
+    context_pad: int = 16  # R-CNN context padding, warped pixels
+    chunk_size: int = 64  # crops per CNN call (bounded memory, cache-friendly)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> RcnnSettings:
+        section = dict(bundle.section("preprocess"))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in section.items() if k in known})
+
+
+class RcnnPipeline:
+    """Loads the bundle's ``fc7`` and ``head`` models on ``backend``; call it per image."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, precision: str = "fp32"):
+        self.bundle = bundle
+        self.settings = RcnnSettings.from_bundle(bundle)
+        self.proposal_config = ProposalConfig.from_dict(bundle.section("proposals"))
+        self.post_config = PostprocessConfig(**bundle.section("thresholds"))
+        self.class_names = bundle.class_names
+        self.fc7 = backend.load(bundle.model_path("fc7", precision))
+        self.head = backend.load(bundle.model_path("head", "fp32"))
+
+    def __call__(self, mammogram: Mammogram, confidence: float | None = None) -> Detections:
+        working = self.prepare(mammogram)
+        boxes = self.propose(working)
+        class_scores = self.score(working, boxes)
+        return self.finish(working, boxes, class_scores, confidence)
+
+    def prepare(self, mammogram: Mammogram) -> WorkingImage:
+        s = self.settings
+        return prepare_mammogram(mammogram, s.working_spacing_mm, s.fallback_spacing_mm)
+
+    def propose(self, working: WorkingImage) -> np.ndarray:
+        """(N, 4) float32 xyxy proposals in the working frame."""
+        boxes, _ = propose(working.image01, working.mask, working.spacing_mm, self.proposal_config)
+        return boxes
+
+    def score(self, working: WorkingImage, boxes: np.ndarray) -> np.ndarray:
+        """(N, C) float32 calibrated class probabilities of each proposal."""
+        s = self.settings
+        scores = np.zeros((len(boxes), len(self.class_names)), np.float32)
+        buffer = np.empty(
+            (min(s.chunk_size, max(len(boxes), 1)), 1, s.crop_size, s.crop_size), np.float32
+        )
+        for start in range(0, len(boxes), s.chunk_size):
+            chunk = boxes[start : start + s.chunk_size]
+            crops = roi_crops(
+                working.image01,
+                chunk,
+                representation=s.representation,
+                size=s.crop_size,
+                context_pad=s.context_pad,
+                out=buffer,
+            )
+            fc7 = self.fc7.run({FC7_INPUT: crops})[FC7_OUTPUT]
+            scores[start : start + len(chunk)] = self.head.run({HEAD_INPUT: fc7})[HEAD_OUTPUT]
+        return scores
+
+    def finish(
+        self,
+        working: WorkingImage,
+        boxes: np.ndarray,
+        class_scores: np.ndarray,
+        confidence: float | None,
+    ) -> Detections:
+        return postprocess(
+            boxes,
+            class_scores,
+            self.class_names,
+            scale=working.scale,
+            original_shape=working.original_shape,
+            config=self.post_config,
+            confidence=confidence,
+        )

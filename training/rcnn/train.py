@@ -1,0 +1,241 @@
+"""``calcsdk train rcnn``: the paper's R-CNN, trained end to end on whole mammograms.
+
+1. Labelled, warped proposals of the training and validation images (:mod:`.samples`).
+2. Fine-tune the ROI classifier's best AlexNet on them (malignant / benign / background=normal)
+   with the paper's config (``rcnn-1``: lr 1e-3, 50 epochs; ``rcnn-2``: lr 1e-4, 100 epochs;
+   batch 128), early-stopped on validation accuracy.
+3. fc7 features; one-vs-rest linear SVMs with hard-negative mining on the training images
+   (positives: the ground-truth boxes, as R-CNN; negatives: background proposals).
+4. Platt calibration on the validation images' proposals, so 0.5 means 50%.
+5. Export: fc7 extractor and the folded head to ONNX, packed with the manifest into a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from calcsdk.bundle import write_bundle
+from calcsdk.export.onnx_fc7 import OPSET as FC7_OPSET
+from calcsdk.export.onnx_fc7 import export_fc7
+from calcsdk.export.onnx_head import OPSET as HEAD_OPSET
+from calcsdk.export.onnx_head import export_head, fold_head
+from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from calcsdk.postprocess import PostprocessConfig
+from calcsdk.training.classifier.checkpoint import load_classifier
+from calcsdk.training.classifier.config import get_config
+from calcsdk.training.classifier.inference import predict
+from calcsdk.training.classifier.train import train_classifier
+from calcsdk.training.datasets.record import CLASS_NAMES, ImageRecord
+from calcsdk.training.models.alexnet import AlexNetConfig
+from calcsdk.training.rcnn.head import HeadConfig, LinearSvmHead, train_head
+from calcsdk.training.rcnn.samples import BACKGROUND, ImageSamples, SampleConfig, image_samples
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RcnnTrainConfig:
+    name: str = "rcnn-2"  # the paper's best config; "rcnn-1" is the other
+    samples: SampleConfig = field(default_factory=SampleConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    thresholds: PostprocessConfig = field(default_factory=PostprocessConfig)
+    finetune_overrides: dict = field(default_factory=dict)  # e.g. {"epochs": 5} on 2 CPU cores
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RcnnResult:
+    bundle_dir: Path
+    finetune_weights: Path
+    head: LinearSvmHead
+    seconds: dict
+
+
+def collect_samples(
+    records: Sequence[ImageRecord], config: SampleConfig, offset: int = 0
+) -> list[ImageSamples]:
+    """Samples of every record (see :func:`.samples.image_samples`), in order."""
+    out = []
+    for i, record in enumerate(records):
+        out.append(image_samples(offset + i, record, config))
+        if (i + 1) % 25 == 0:
+            log.info("samples: %d/%d images", i + 1, len(records))
+    return out
+
+
+def _stack(samples: Sequence[ImageSamples], rows=None) -> tuple[np.ndarray, np.ndarray]:
+    crops = np.concatenate([s.crops for s in samples]) if samples else np.zeros((0, 1, 227, 227))
+    labels = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
+    return crops, labels
+
+
+def train_rcnn(
+    train_records: Sequence[ImageRecord],
+    val_records: Sequence[ImageRecord],
+    config: RcnnTrainConfig,
+    out_dir: str | Path,
+    *,
+    classifier_weights: str | Path | None,
+    model_config: AlexNetConfig,
+    bundle_name: str = "calcsdk-rcnn",
+    provenance: dict | None = None,
+) -> RcnnResult:
+    """Train and export an R-CNN bundle to ``out_dir/bundle`` (see the module doc)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+    t = time.perf_counter()
+    train = collect_samples(train_records, config.samples)
+    val = collect_samples(val_records, config.samples, offset=len(train_records))
+    seconds["samples"] = time.perf_counter() - t
+
+    # 2. fine-tune on warped proposals (background = the classifier's "normal")
+    t = time.perf_counter()
+    x_train, y_train = _stack(train)
+    x_val, y_val = _stack(val)
+    init = str(classifier_weights) if classifier_weights else None
+    ft_config = get_config(
+        config.name, seed=config.seed, init_weights=init, **config.finetune_overrides
+    )
+    result = train_classifier(
+        x_train.astype(np.float32),
+        y_train,
+        x_val.astype(np.float32),
+        y_val,
+        ft_config,
+        out / "finetune",
+        model_config=model_config,
+        resume=(out / "finetune" / "last.pt").exists(),
+    )
+    alexnet = load_classifier(result.best_weights_path)
+    seconds["finetune"] = time.perf_counter() - t
+
+    # 3. fc7 features -> SVMs (positives: GT boxes only, as R-CNN), 4. Platt on validation
+    t = time.perf_counter()
+    is_gt = np.concatenate([s.is_gt for s in train])
+    svm_rows = is_gt | (y_train == BACKGROUND)
+    _, fc7_train = predict(alexnet, x_train[svm_rows].astype(np.float32))
+    val_rows = ~np.concatenate([s.is_gt for s in val])  # calibrate on proposals, as deployed
+    _, fc7_val = predict(alexnet, x_val[val_rows].astype(np.float32))
+    head = train_head(
+        fc7_train,
+        y_train[svm_rows],
+        len(CLASS_NAMES),
+        config.head,
+        calib_features=fc7_val,
+        calib_labels=y_val[val_rows],
+    )
+    seconds["svm"] = time.perf_counter() - t
+
+    # 5. export and pack
+    bundle_dir = export_rcnn_bundle(
+        alexnet, head, config, out / "bundle", name=bundle_name, provenance=provenance
+    )
+    seconds["total"] = sum(seconds.values())
+    (out / "rcnn_train.json").write_text(
+        json.dumps(
+            {
+                "config": _jsonable(asdict(config)),
+                "seconds": seconds,
+                "train_samples": len(y_train),
+                "val_samples": len(y_val),
+                "finetune_best_val_accuracy": result.best_val_accuracy,
+            },
+            indent=2,
+        )
+    )
+    return RcnnResult(bundle_dir, result.best_weights_path, head, seconds)
+
+
+def export_rcnn_bundle(
+    alexnet: torch.nn.Module,
+    head: LinearSvmHead,
+    config: RcnnTrainConfig,
+    bundle_dir: Path,
+    *,
+    name: str,
+    provenance: dict | None = None,
+    version: str = "0.1.0",
+) -> Path:
+    """Export the fc7 extractor and the folded SVM head, and write the bundle."""
+    staging = bundle_dir.parent / (bundle_dir.name + ".staging")
+    staging.mkdir(parents=True, exist_ok=True)
+    s = config.samples
+    meta = {
+        "calcsdk.classes": ",".join(CLASS_NAMES),
+        "calcsdk.working_spacing_mm": str(s.working_spacing_mm),
+        "calcsdk.representation": s.representation,
+        "calcsdk.version": version,
+    }
+    export_fc7(alexnet, staging / "alexnet_fc7.onnx", metadata=meta)
+    weight, bias = fold_head(
+        head.weight, head.bias, head.mean, head.scale, head.platt_a, head.platt_b
+    )
+    export_head(weight, bias, staging / "svm_head.onnx", metadata=meta)
+    manifest = {
+        "name": name,
+        "version": version,
+        "pipeline": "rcnn",
+        "class_names": list(CLASS_NAMES),
+        "roi_class_names": [*CLASS_NAMES, "normal"],
+        "preprocess": {
+            "working_spacing_mm": s.working_spacing_mm,
+            "fallback_spacing_mm": s.fallback_spacing_mm,
+            "normalization": "percentile 0.5-99.5 inside the breast mask",
+            "representation": s.representation,
+            "crop_size": s.crop_size,
+            "context_pad": s.context_pad,
+        },
+        "proposals": s.proposals.to_dict(),
+        "thresholds": asdict(config.thresholds),
+        "models": {
+            "fc7": {
+                "file": "alexnet_fc7.onnx",
+                "inputs": [FC7_INPUT],
+                "outputs": [FC7_OUTPUT],
+                "precision": "fp32",
+                "opset": FC7_OPSET,
+                "width": float(alexnet.config.width),
+            },
+            "head": {
+                "file": "svm_head.onnx",
+                "inputs": [HEAD_INPUT],
+                "outputs": [HEAD_OUTPUT],
+                "precision": "fp32",
+                "opset": HEAD_OPSET,
+            },
+        },
+        "provenance": {"config": _jsonable(asdict(config)), **(provenance or {})},
+        "metrics": {},
+    }
+    files = {
+        "alexnet_fc7.onnx": staging / "alexnet_fc7.onnx",
+        "svm_head.onnx": staging / "svm_head.onnx",
+    }
+    write_bundle(bundle_dir, manifest, files)
+    for f in files.values():
+        f.unlink()
+    staging.rmdir()
+    return bundle_dir
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def with_overrides(config: RcnnTrainConfig, **changes) -> RcnnTrainConfig:
+    return replace(config, **changes)
