@@ -51,7 +51,7 @@ EXTRAS = {
     ],
     "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
     "dicom": [
-        "pydicom>=2.4",
+        "pydicom>=3.0",
         "pylibjpeg>=2.0",
         "pylibjpeg-libjpeg>=2.1",
         "pylibjpeg-openjpeg>=2.3",

@@ -12,6 +12,7 @@ Shapes: features (N, D) float32 fc7 activations; labels (N,) int64 with detector
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,17 @@ class LinearSvmHead:
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(N, D) -> (N, C) calibrated probabilities (one-vs-rest, need not sum to 1)."""
         return 1.0 / (1.0 + np.exp(-(self.platt_a * self.decision(features) + self.platt_b)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        np.savez(path, **{k: getattr(self, k) for k in _FIELDS})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LinearSvmHead:
+        with np.load(path) as data:
+            return cls(**{k: data[k] for k in _FIELDS})
+
+
+_FIELDS = ("mean", "scale", "weight", "bias", "platt_a", "platt_b")
 
 
 def train_head(

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +133,7 @@ def train_rcnn(
         calib_features=fc7_val,
         calib_labels=y_val[val_rows],
     )
+    head.save(out / "head.npz")
     seconds["svm"] = time.perf_counter() - t
 
     # 5. export and pack
@@ -235,7 +236,3 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def with_overrides(config: RcnnTrainConfig, **changes) -> RcnnTrainConfig:
-    return replace(config, **changes)

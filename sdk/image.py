@@ -1,0 +1,431 @@
+"""Mammogram input: PNG, TIFF, PGM, JPEG, DICOM, numpy arrays -> :class:`Mammogram`.
+
+Frame and units, once for the whole SDK: ``pixels[row, col]`` with the origin at the top-left
+pixel as stored in the file (no EXIF/DICOM orientation is applied); pixel spacing is
+``(row, col)`` millimetres per pixel.  Bright means dense (the DICOM MONOCHROME2 sense).
+
+Rasters are decoded by OpenCV (``IMREAD_UNCHANGED``, original bit depth kept); DICOM by
+:mod:`calcsdk.dicom` (pydicom, optional).  Each file is read into memory once, its format is
+told by its magic bytes (the suffix only matters for a DICOM without preamble), and its header
+is checked against ``max_pixels`` before any pixel is decoded.  Every failure raises a
+:class:`~calcsdk.errors.ImageError` subclass whose message names the source and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from calcsdk.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageDtypeError,
+    ImageError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InvalidPixelsError,
+    UnsupportedFormatError,
+)
+from calcsdk.raster import decode_raster, detect_raster_format, encode_png, read_raster_header
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pydicom
+
+__all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_SUFFIXES", "Mammogram", "read_mammogram", "write_png"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".pgm", ".jpg", ".jpeg", ".dcm")
+DEFAULT_MAX_PIXELS: int = 8192 * 8192  # largest FFDM is ~3300x4100; this leaves room, no more
+PIXEL_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+# A lossy JPEG of a gray image may decode to 3 channels that differ by a few levels (chroma
+# rounding); up to this many levels per pixel it is still taken as gray.
+JPEG_GRAY_TOLERANCE = 8
+_CONTAINER_BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: compared (and hashed) by identity, not pixels
+class Mammogram:
+    """One grayscale mammogram, validated on construction.
+
+    pixels: ``(H, W)`` C-contiguous ``uint8`` | ``uint16`` | ``float32``; bright = dense
+        (after DICOM LUTs and MONOCHROME1 inversion).  Integer pixels lie in
+        ``[0, 2**bits_stored - 1]``; float pixels are finite, of any range.
+    spacing_mm: ``(row, col)`` millimetres per pixel, ``None`` when unknown.
+    view: ``"CC"``, ``"MLO"``, ... upper-case, ``None`` when unknown.
+    laterality: ``"L"`` | ``"R"`` | ``None``.
+    source: file path, ``"<array>"`` or ``"<dataset>"``.
+    bits_stored: significant bits of integer pixels (1..8 for uint8, 1..16 for uint16);
+        ``None`` for float.  Rasters report their container depth (8/16) unless the file says
+        less (PNG sBIT, PGM maxval); arrays report 8 or 16.
+    sop_instance_uid: DICOM SOP Instance UID when read from DICOM.
+    photometric_interpretation: the DICOM photometric interpretation before inversion.
+    voi_transform: what the DICOM VOI stage did (``"VOI LUT"``, ``"WINDOW ..."``) or ``None``.
+    """
+
+    pixels: np.ndarray
+    spacing_mm: tuple[float, float] | None
+    view: str | None
+    laterality: str | None
+    source: str
+    bits_stored: int | None
+    sop_instance_uid: str | None = None
+    photometric_interpretation: str | None = None
+    voi_transform: str | None = None
+
+    def __post_init__(self) -> None:
+        source = str(self.source)
+        pixels = self.pixels
+        if not isinstance(pixels, np.ndarray):
+            raise ImageDtypeError(f"pixels should be a numpy array, got {type(pixels)}", source)
+        if pixels.ndim != 2:
+            raise ImageDtypeError(f"pixels should be 2-D (H, W), got shape {pixels.shape}", source)
+        if pixels.dtype not in PIXEL_DTYPES:
+            raise ImageDtypeError(
+                f"pixels should be uint8, uint16 or float32, got {pixels.dtype}", source
+            )
+        if pixels.size == 0:
+            raise EmptyImageError(f"zero-size image of shape {pixels.shape}", source)
+        if pixels.dtype.kind == "f":
+            _require_finite(pixels, source)
+        _check_bits_stored(pixels, self.bits_stored, source)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "pixels", np.ascontiguousarray(pixels))
+        object.__setattr__(self, "spacing_mm", _normalise_spacing(self.spacing_mm, source))
+        object.__setattr__(self, "view", _normalise_view(self.view, source))
+        object.__setattr__(self, "laterality", _normalise_laterality(self.laterality, source))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        return self.pixels.shape  # type: ignore[return-value]
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def max_value(self) -> int | None:
+        """``2**bits_stored - 1`` for integer pixels, ``None`` for float pixels."""
+        return None if self.bits_stored is None else (1 << self.bits_stored) - 1
+
+
+# --- field validation ---------------------------------------------------------------------
+def _require_finite(pixels: np.ndarray, source: str) -> None:
+    finite = np.isfinite(pixels)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise InvalidPixelsError(f"{bad} pixel(s) are NaN or infinite", source)
+
+
+def _check_bits_stored(pixels: np.ndarray, bits_stored: Any, source: str) -> None:
+    container = _CONTAINER_BITS.get(pixels.dtype)
+    if container is None:
+        if bits_stored is not None:
+            raise InvalidPixelsError(
+                f"bits_stored must be None for float pixels, got {bits_stored}", source
+            )
+        return
+    valid_int = isinstance(bits_stored, int) and not isinstance(bits_stored, bool)
+    if not valid_int or not 1 <= bits_stored <= container:
+        raise InvalidPixelsError(
+            f"bits_stored should be an int in 1..{container} for {pixels.dtype}, "
+            f"got {bits_stored!r}",
+            source,
+        )
+    if bits_stored < container and int(pixels.max()) > (1 << bits_stored) - 1:
+        raise InvalidPixelsError(
+            f"pixel value {int(pixels.max())} exceeds {(1 << bits_stored) - 1}, "
+            f"the maximum of bits_stored={bits_stored}",
+            source,
+        )
+
+
+def _normalise_spacing(spacing: Any, source: str) -> tuple[float, float] | None:
+    """``None``, one number (square pixels) or a (row, col) pair -> (row, col) floats in mm."""
+    if spacing is None:
+        return None
+    values = (spacing, spacing) if isinstance(spacing, (int, float, np.number)) else spacing
+    try:
+        row, col = (float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPixelsError(
+            f"spacing_mm should be a number or a (row, col) pair, got {spacing!r}", source
+        ) from exc
+    if not all(math.isfinite(v) and v > 0 for v in (row, col)):
+        raise InvalidPixelsError(
+            f"spacing_mm should be positive and finite, got {(row, col)}", source
+        )
+    return (row, col)
+
+
+def _normalise_view(view: Any, source: str) -> str | None:
+    if view is None:
+        return None
+    if not isinstance(view, str) or not view.strip():
+        raise InvalidPixelsError(
+            f"view should be a non-empty string such as 'CC', got {view!r}", source
+        )
+    return view.strip().upper()
+
+
+def _normalise_laterality(laterality: Any, source: str) -> str | None:
+    if laterality is None:
+        return None
+    value = laterality.strip().upper() if isinstance(laterality, str) else None
+    if value not in ("L", "R"):
+        raise InvalidPixelsError(
+            f"laterality should be 'L', 'R' or None, got {laterality!r}", source
+        )
+    return value
+
+
+# --- arrays -------------------------------------------------------------------------------
+def _convert_dtype(arr: np.ndarray, source: str) -> np.ndarray:
+    """uint8/uint16/float32 as is; other floats -> float32; other integers -> uint8 (1-byte
+    types) or uint16 when every value fits.  Float pixels must be finite."""
+    if arr.dtype.kind == "f":
+        _require_finite(arr, source)
+        if arr.dtype == np.float32:
+            return arr
+        with np.errstate(over="ignore"):
+            converted = arr.astype(np.float32)
+        if not np.isfinite(converted).all():
+            raise InvalidPixelsError(f"{arr.dtype} values overflow float32", source)
+        return converted
+    if arr.dtype in _CONTAINER_BITS:
+        return arr
+    target = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
+    low, high = int(arr.min()), int(arr.max())
+    if low < 0 or high > np.iinfo(target).max:
+        raise ImageDtypeError(
+            f"{arr.dtype} pixels range {low}..{high}, outside 0..{np.iinfo(target).max}", source
+        )
+    return arr.astype(target)
+
+
+def _single_channel(arr: np.ndarray, source: str, tolerance: int) -> np.ndarray:
+    """(H, W) | (H, W, 1) | (H, W, 3|4) whose colour channels agree to within ``tolerance``
+    levels (alpha ignored) -> (H, W).  ``arr`` is already uint8, uint16 or finite float32."""
+    if arr.ndim == 2:
+        return arr
+    if arr.shape[2] == 1:
+        return arr[:, :, 0]
+    first = arr[:, :, 0]
+    spread = 0.0
+    for channel in (1, 2):  # max |first - other|, without leaving the dtype
+        other = arr[:, :, channel]
+        spread = max(spread, float((np.maximum(first, other) - np.minimum(first, other)).max()))
+    if spread > tolerance:
+        raise UnsupportedFormatError(
+            f"colour image (channels differ by up to {spread:g}); calcsdk reads grayscale only",
+            source,
+        )
+    if spread:  # lossy JPEG of a gray image: recover the luma the encoder started from
+        return cv2.cvtColor(np.ascontiguousarray(arr[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    return first
+
+
+def check_pixel_count(height: int, width: int, max_pixels: int, source: str) -> None:
+    """Raise EmptyImageError for a zero-length axis, ImageTooLargeError above max_pixels."""
+    if height <= 0 or width <= 0:
+        raise EmptyImageError(f"zero-size image ({height} x {width} pixels)", source)
+    if height * width > max_pixels:
+        raise ImageTooLargeError(
+            f"{height} x {width} = {height * width} pixels exceeds max_pixels={max_pixels}", source
+        )
+
+
+def _pixels_from_array(arr: Any, source: str, max_pixels: int, tolerance: int = 0) -> np.ndarray:
+    """Validate and convert a caller's or a decoder's array to (H, W) uint8/uint16/float32.
+
+    Checks, in order: a numpy array of real numbers; (H, W), (H, W, 1), (H, W, 3) or
+    (H, W, 4); non-empty and at most ``max_pixels``; dtype conversion; gray channels."""
+    if not isinstance(arr, np.ndarray):
+        raise ImageDtypeError(f"expected a numpy array, got {type(arr)}", source)
+    if arr.dtype.kind not in "uif":
+        raise ImageDtypeError(
+            f"pixels should be uint8, uint16 or floating point, got dtype {arr.dtype}", source
+        )
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))):
+        raise ImageDtypeError(
+            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, got shape {arr.shape}",
+            source,
+        )
+    check_pixel_count(arr.shape[0], arr.shape[1], max_pixels, source)
+    pixels = _single_channel(_convert_dtype(arr, source), source, tolerance)
+    return np.ascontiguousarray(pixels)
+
+
+def _default_bits(pixels: np.ndarray, declared: int | None = None) -> int | None:
+    """Container depth, or the file's declared significant bits when the values respect it."""
+    container = _CONTAINER_BITS.get(pixels.dtype)
+    if container is None:
+        return None
+    if declared is not None and 0 < declared < container:
+        if int(pixels.max()) <= (1 << declared) - 1:
+            return declared
+        logger.info(
+            "declared %d significant bits but values exceed them; using %d", declared, container
+        )
+    return container
+
+
+# --- files --------------------------------------------------------------------------------
+def _read_file(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise ImageNotFoundError("no such file", path)
+    if not os.path.isfile(path):
+        raise ImageNotFoundError("not a regular file (a directory?)", path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ImageError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+    if not data:
+        raise CorruptImageError("empty file (0 bytes)", path)
+    return data
+
+
+def _mammogram_from_raster(data: bytes, source: str, fmt: str, max_pixels: int) -> Mammogram:
+    header = read_raster_header(data, fmt, source)
+    check_pixel_count(header.height, header.width, max_pixels, source)  # before decoding: bombs
+    tolerance = JPEG_GRAY_TOLERANCE if fmt == "jpeg" else 0
+    pixels = _pixels_from_array(decode_raster(data, header, source), source, max_pixels, tolerance)
+    bits = _default_bits(pixels, header.significant_bits)
+    return Mammogram(pixels, header.spacing_mm, None, None, source, bits)
+
+
+def _read_path(path: str, max_pixels: int) -> Mammogram:
+    data = _read_file(path)
+    suffix = os.path.splitext(path)[1].lower()
+    is_dicom = data[128:132] == b"DICM"  # the preamble's magic, whatever the suffix
+    fmt = None if is_dicom else detect_raster_format(data)
+    if fmt is not None:
+        return _mammogram_from_raster(data, path, fmt, max_pixels)
+    if is_dicom or suffix == ".dcm":  # without preamble, only a .dcm name says DICOM
+        from calcsdk.dicom import read_dicom_bytes
+
+        return read_dicom_bytes(data, path, max_pixels=max_pixels)
+    if suffix in SUPPORTED_SUFFIXES:
+        raise CorruptImageError(
+            f"content does not start like a {suffix} file (bad magic bytes)", path
+        )
+    raise UnsupportedFormatError(
+        f"unknown image format (suffix {suffix or 'none'!r}); supported: "
+        f"{', '.join(SUPPORTED_SUFFIXES)} and DICOM with a 'DICM' preamble",
+        path,
+    )
+
+
+def _is_pydicom_dataset(obj: Any) -> bool:
+    dataset_module = sys.modules.get("pydicom.dataset")  # no Dataset exists without it
+    return dataset_module is not None and isinstance(obj, dataset_module.Dataset)
+
+
+def read_mammogram(
+    src: str | os.PathLike | np.ndarray | Mammogram | pydicom.Dataset,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    spacing_mm: float | tuple[float, float] | None = None,
+    view: str | None = None,
+    laterality: str | None = None,
+) -> Mammogram:
+    """Read one grayscale mammogram.
+
+    Args:
+        src: a path (PNG 8/16-bit, TIFF, PGM, JPEG, DICOM), an array (``(H, W)``,
+            ``(H, W, 1)`` or gray-as-colour ``(H, W, 3|4)``; uint8, uint16, any float, or
+            integers within 0..65535), a ``pydicom.Dataset``, or a :class:`Mammogram`
+            (re-validated; returned unchanged when nothing is overridden).
+        max_pixels: refuse images with more than this many pixels (``H * W``), checked from
+            the header before decoding where the format allows (PNG, TIFF, JPEG, PGM, DICOM).
+        spacing_mm: overrides/assigns the pixel spacing, in mm (one number = square pixels,
+            or ``(row, col)``).
+        view, laterality: override/assign the view (upper-cased) and laterality (``L``/``R``).
+
+    Returns:
+        A :class:`Mammogram` in the file's pixel frame and original bit depth.  An array
+        that needs no conversion is shared, not copied.
+
+    Raises:
+        ImageNotFoundError, CorruptImageError, UnsupportedFormatError, EmptyImageError,
+        InvalidPixelsError, ImageDtypeError, ImageTooLargeError (all ``CalcSdkError``).
+    """
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
+        raise ValueError(f"max_pixels should be a positive int, got {max_pixels!r}")
+    if isinstance(src, Mammogram):
+        dataclasses.replace(src)  # re-runs the validation: its array may have been mutated
+        check_pixel_count(src.height, src.width, max_pixels, src.source)
+        image = src
+    elif isinstance(src, np.ndarray):
+        pixels = _pixels_from_array(src, "<array>", max_pixels)
+        image = Mammogram(pixels, None, None, None, "<array>", _default_bits(pixels))
+    elif isinstance(src, (str, os.PathLike)):
+        image = _read_path(os.fspath(src), max_pixels)
+    elif _is_pydicom_dataset(src):
+        from calcsdk.dicom import mammogram_from_dataset
+
+        image = mammogram_from_dataset(src, max_pixels=max_pixels)
+    else:
+        raise ImageDtypeError(
+            f"expected a path, numpy array, Mammogram or pydicom Dataset, got {type(src)}",
+            "<input>",
+        )
+    overrides = {
+        name: value
+        for name, value in (("spacing_mm", spacing_mm), ("view", view), ("laterality", laterality))
+        if value is not None
+    }
+    return dataclasses.replace(image, **overrides) if overrides else image
+
+
+def write_png(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    spacing_mm: tuple[float, float] | None = None,
+    *,
+    bits_stored: int | None = None,
+) -> None:
+    """Write an (H, W) uint8 or uint16 image as an 8- or 16-bit grayscale PNG.
+
+    ``spacing_mm`` ((row, col) mm per pixel, or one number) goes into the standard pHYs chunk
+    as integer pixels per metre, so :func:`read_mammogram` recovers it to within that
+    rounding (relative error <= 0.5 / pixels-per-metre, e.g. 5e-5 at 0.1 mm).
+    ``bits_stored`` (e.g. 12 for 12-bit data in uint16) goes into the sBIT chunk and comes
+    back as ``Mammogram.bits_stored``; every value must fit in it.  Values are written as they
+    are, not scaled.  OS errors (missing folder, permissions) propagate as ``OSError``.
+    """
+    source = os.fspath(path)
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.ndim != 2
+        or pixels.dtype not in _CONTAINER_BITS
+    ):
+        raise ImageDtypeError(
+            "write_png takes an (H, W) uint8 or uint16 array, got "
+            f"{getattr(pixels, 'dtype', type(pixels))} of shape {getattr(pixels, 'shape', None)}",
+            source,
+        )
+    if pixels.size == 0:
+        raise EmptyImageError(f"zero-size image of shape {pixels.shape}", source)
+    spacing = _normalise_spacing(spacing_mm, source)
+    if bits_stored is not None:
+        _check_bits_stored(pixels, bits_stored, source)
+    encoded = encode_png(pixels, spacing, bits_stored, source)
+    with open(source, "wb") as handle:
+        handle.write(encoded)
