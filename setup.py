@@ -48,6 +48,7 @@ EXTRAS = {
         "onnx>=1.15",
         "onnxscript>=0.1",
         "tqdm>=4.60",
+        "matplotlib>=3.7",
     ],
     "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
     "dicom": [

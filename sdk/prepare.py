@@ -62,7 +62,8 @@ def prepare_mammogram(
         spacing = (fallback_spacing_mm, fallback_spacing_mm)
     working, scale = resample_to_spacing(mammogram.pixels, spacing, working_spacing_mm)
     mask = breast_mask(working, working_spacing_mm)
-    image01 = normalize_image(working, mask)
+    # no clipping of the bright end: calcifications are the brightest pixels of the breast
+    image01 = normalize_image(working, mask, low_pct=0.5, high_pct=100.0)
     return WorkingImage(
         image01=image01,
         mask=mask,

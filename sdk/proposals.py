@@ -36,7 +36,10 @@ class ProposalConfig:
     max_aspect_ratio: float = 3.0  # clusters are roughly compact
     gamma: float = 2.0  # affinity sensitivity
     kappa: float = 1.5  # box-size scale penalty
-    edge_sigma_px: float = 1.0  # Gaussian smoothing before Sobel, working pixels
+    edge_sigma_px: float = 1.0  # Gaussian smoothing before Sobel, proposal-grid pixels
+    spacing_mm: float | None = 0.2  # EdgeBoxes runs on a grid this coarse (mm/px); None: working
+    # spacing. Clusters are 2-40 mm, so 0.2 mm loses no box while EdgeBoxes (whose cost grows
+    # with the pixel count) runs ~4x faster than at a 0.1 mm working spacing.
     min_size_mm: float = 2.0  # smallest proposal side kept, mm
     max_size_mm: float = 40.0  # largest proposal side kept, mm
     min_mask_fraction: float = 0.6  # share of a box's area that must lie inside the breast
@@ -170,6 +173,28 @@ def mask_fraction(boxes: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def propose(
     image01: np.ndarray, mask: np.ndarray | None, spacing_mm: float, config: ProposalConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """EdgeBoxes then mask/size filtering: (N, 4) float32 xyxy working pixels, (N,) scores."""
-    boxes, scores = edge_boxes(image01, config, spacing_mm)
-    return filter_proposals(boxes, scores, mask, spacing_mm, config)
+    """EdgeBoxes then mask/size filtering.
+
+    EdgeBoxes runs on a copy resampled to ``config.spacing_mm`` when that is coarser than the
+    working ``spacing_mm``; its boxes are mapped back to the working frame.
+
+    Returns:
+        (N, 4) float32 xyxy in working pixels and (N,) float32 EdgeBoxes scores, by score.
+    """
+    factor = 1.0
+    grid, grid_mask, grid_spacing = image01, mask, spacing_mm
+    if config.spacing_mm is not None and config.spacing_mm > spacing_mm * 1.01:
+        factor = spacing_mm / config.spacing_mm  # < 1
+        h, w = image01.shape
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        grid = cv2.resize(image01, size, interpolation=cv2.INTER_AREA)
+        grid_spacing = config.spacing_mm
+        if mask is not None:
+            grid_mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    boxes, scores = edge_boxes(grid, config, grid_spacing)
+    boxes, scores = filter_proposals(boxes, scores, grid_mask, grid_spacing, config)
+    if factor != 1.0:
+        h, w = image01.shape
+        sx, sy = w / grid.shape[1], h / grid.shape[0]
+        boxes = (boxes * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
+    return boxes, scores
