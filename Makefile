@@ -24,7 +24,7 @@ $(VENV)/.runtime-installed: setup.py | $(BIN)/python
 # Tests: torch first, pinned (a bare 'torch' could pull a multi-GB CUDA build), then the extras.
 $(VENV)/.test-installed: setup.py $(VENV)/.runtime-installed
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[train,dicom,dev]"
+	$(PIP) install -q -e ".[train,dicom,distributed,dev]"
 	touch $@
 
 demo: $(VENV)/.runtime-installed

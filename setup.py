@@ -66,6 +66,7 @@ EXTRAS = {
         "ruff>=0.5",
         "pycocotools>=2.0.7",
         "faster-coco-eval>=1.6",
+        "jsonschema>=4",
         "tifffile>=2023.1",
     ],
 }
@@ -79,7 +80,10 @@ setup(
     python_requires=">=3.10",
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
-    package_data={"calcsdk": ["data/samples/*", "data/models/*/*"]},
+    package_data={
+        "calcsdk": ["data/samples/*", "data/models/*/*"],
+        "calcsdk.benchmarks": ["schema/*.json"],
+    },
     include_package_data=True,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
