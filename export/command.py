@@ -22,9 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.kind == "yolo":
-        from calcsdk.export.yolo_command import run_yolo_export
+        from calcsdk.export.onnx_yolo import export_yolo_run
 
-        return run_yolo_export(args)
+        bundle = export_yolo_run(args.run, args.out)
+        print(f"bundle: {bundle}")
+        if args.verify:
+            print("parity for YOLOv4 runs in tests/export/test_onnx_yolo.py; --verify covers rcnn")
+        return 0
     from calcsdk.export.rcnn_export import export_run, verify_run
 
     bundle = export_run(args.run, args.out)

@@ -18,6 +18,7 @@ import numpy as np
 
 from calcsdk.errors import InvalidPixelsError
 from calcsdk.image import Mammogram
+from calcsdk.opencv_determinism import without_ipp
 from calcsdk.preprocess import breast_mask, normalize_image, resample_to_spacing
 from calcsdk.representations import roi_representation
 from calcsdk.warp import warp_boxes
@@ -44,6 +45,7 @@ class WorkingImage:
     assumed_spacing: bool = False
 
 
+@without_ipp
 def prepare_mammogram(
     mammogram: Mammogram, working_spacing_mm: float, fallback_spacing_mm: float | None = None
 ) -> WorkingImage:
@@ -74,6 +76,7 @@ def prepare_mammogram(
     )
 
 
+@without_ipp
 def roi_crops(
     image01: np.ndarray,
     boxes: np.ndarray,

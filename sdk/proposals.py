@@ -20,6 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from calcsdk.opencv_determinism import without_ipp
+
 
 @dataclass(frozen=True)
 class ProposalConfig:
@@ -203,6 +205,7 @@ def _to_grid(image: np.ndarray, k: int, reduce: str) -> np.ndarray:
     )
 
 
+@without_ipp
 def propose(
     image01: np.ndarray, mask: np.ndarray | None, spacing_mm: float, config: ProposalConfig
 ) -> tuple[np.ndarray, np.ndarray]:
