@@ -86,3 +86,26 @@ def test_cli_help_without_torch(command):
     )
     assert result.returncode == 0, result.stderr
     assert "usage: calcsdk" in result.stdout
+
+
+def test_detect_without_torch(toy_bundle, tmp_path):
+    """The runtime scores a mammogram end to end with torch and scikit-learn unimportable."""
+    import numpy as np
+
+    pixels = np.zeros((400, 320), np.uint16)
+    pixels[60:340, :250] = 1500
+    pixels[190:200, 100:110] = 4000
+    np.save(tmp_path / "m.npy", pixels)
+    result = _run(
+        f"""
+        import sys
+        import numpy as np
+        from calcsdk import Detector
+        det = Detector({str(toy_bundle)!r}).detect(np.load({str(tmp_path / "m.npy")!r}), conf=0.0, spacing_mm=0.1)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sklearn"))
+        assert not heavy, heavy
+        print("detections", len(det), det.boxes.dtype)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("detections") and "float32" in result.stdout
