@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import logging
+    import sys
     from dataclasses import replace
 
     from calcsdk.detector import Detector
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v
     }
+    overrides["progress"] = sys.stderr.isatty()  # no progress bar in logs and CI
     proposals = ProposalConfig() if not args.max_boxes else ProposalConfig(max_boxes=args.max_boxes)
     config = RcnnTrainConfig(
         name=args.config,

@@ -190,7 +190,7 @@ def export_rcnn_bundle(
         "preprocess": {
             "working_spacing_mm": s.working_spacing_mm,
             "fallback_spacing_mm": s.fallback_spacing_mm,
-            "normalization": "percentile 0.5-99.5 inside the breast mask",
+            "normalization": "percentiles 0.5-100 inside the breast mask",
             "representation": s.representation,
             "crop_size": s.crop_size,
             "context_pad": s.context_pad,
