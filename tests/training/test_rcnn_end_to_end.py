@@ -134,3 +134,24 @@ def test_evaluation_tables(run, tmp_path: Path):
     assert set(overall["table5"]) == {"malignant", "benign"}
     assert {"precision", "recall", "f1", "map"} <= set(overall["table6"])
     assert (tmp_path / "evaluation.md").read_text().startswith("# Evaluation of tiny-rcnn@0.1.0")
+
+
+def test_export_verify_parity_report(run):
+    """`calcsdk export rcnn --run DIR --verify`: tensors within 1e-4, same detections as the
+    PyTorch reference on held-out images with the same proposals."""
+    import json
+
+    from calcsdk.export.rcnn_export import export_run, verify_run
+
+    result, _, test = run
+    run_dir = result.bundle_dir.parent
+    (run_dir / "split.json").write_text(json.dumps({"test": [r.image_path for r in test]}))
+    assert export_run(run_dir) == run_dir / "bundle"
+    copy = export_run(run_dir, run_dir / "reexported")
+    assert Detector(copy).model_version == "tiny-rcnn@0.1.0"
+    report = verify_run(run_dir, copy, n_images=2)
+    assert report["fp32_ok"], report
+    assert all(v["max_rel"] <= 1e-4 for v in report["fc7"].values())
+    assert report["detections"]["matched_share"] == 1.0
+    assert report["detections"]["max_score_diff"] < 1e-4
+    assert json.loads((run_dir / "parity.json").read_text())["fp32_ok"] is True

@@ -52,7 +52,8 @@ class LinearSvmHead:
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(N, D) -> (N, C) calibrated probabilities (one-vs-rest, need not sum to 1)."""
-        return 1.0 / (1.0 + np.exp(-(self.platt_a * self.decision(features) + self.platt_b)))
+        z = self.platt_a * self.decision(features) + self.platt_b
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = sigmoid(z), without overflow
 
     def save(self, path: str | os.PathLike) -> None:
         np.savez(path, **{k: getattr(self, k) for k in _FIELDS})
