@@ -16,18 +16,18 @@ from importlib import import_module
 
 # name -> (module, one-line help). Training/export commands live beside their code.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("calcsdk.commands.demo", "run calcsdk on the shipped sample mammograms"),
+    "demo": ("calcsdk.cli_commands.demo", "run calcsdk on the shipped sample mammograms"),
     "detect": (
-        "calcsdk.commands.detect",
+        "calcsdk.cli_commands.detect",
         "score files, folders or globs of mammograms (CSV/JSONL/COCO, overlays)",
     ),
-    "bench": ("calcsdk.commands.bench", "latency per stage and throughput, across backends"),
+    "bench": ("calcsdk.cli_commands.bench", "latency per stage and throughput, across backends"),
     "eval": (
-        "calcsdk.commands.eval",
+        "calcsdk.cli_commands.eval",
         "score detections against ground truth (paper Tables 5/6, FROC)",
     ),
     "preprocess": (
-        "calcsdk.commands.preprocess",
+        "calcsdk.cli_commands.preprocess",
         "breast mask, resampling and normalisation of mammograms (writes PNGs)",
     ),
     "train": ("calcsdk.training.command", "train the classifier, the R-CNN or YOLOv4"),

@@ -19,6 +19,7 @@ import numpy as np
 
 from calcsdk.boxes import batched_nms, clip_boxes, remove_small_boxes, scale_boxes
 from calcsdk.detections import Detections
+from calcsdk.prepare import WorkingImage
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,18 @@ def postprocess(
     boxes: np.ndarray,
     class_scores: np.ndarray,
     class_names: Sequence[str],
-    *,
-    scale: tuple[float, float],
-    original_shape: tuple[int, int],
+    working: WorkingImage,
     config: PostprocessConfig,
     confidence: float | None = None,
 ) -> Detections:
     """Turn scored proposals into final :class:`Detections` in original pixels.
 
     Args:
-        boxes: (N, 4) float32 xyxy in the working frame.
+        boxes: (N, 4) float32 xyxy in the working frame of ``working``.
         class_scores: (N, C) float32 calibrated probabilities for the C detector classes
             (``class_names`` order; any background column must already be dropped).
-        scale: ``(sy, sx)`` with working = original * s (from ``resample_to_spacing``).
-        original_shape: ``(height, width)`` of the original image, pixels.
+        working: the image the boxes were found on; its ``scale`` (``(sy, sx)``, working =
+            original * s) and ``original_shape`` map the boxes back.
         confidence: overrides ``config.confidence`` when given (``0`` keeps everything).
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -69,6 +68,6 @@ def postprocess(
     keep = keep[: config.max_detections]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     # 6. back to original pixels
-    sy, sx = scale
-    boxes = clip_boxes(scale_boxes(boxes, 1.0 / sx, 1.0 / sy), *original_shape)
+    sy, sx = working.scale
+    boxes = clip_boxes(scale_boxes(boxes, 1.0 / sx, 1.0 / sy), *working.original_shape)
     return Detections(boxes=boxes, scores=scores, labels=labels, class_names=tuple(class_names))

@@ -97,11 +97,5 @@ class RcnnPipeline:
         confidence: float | None,
     ) -> Detections:
         return postprocess(
-            boxes,
-            class_scores,
-            self.class_names,
-            scale=working.scale,
-            original_shape=working.original_shape,
-            config=self.post_config,
-            confidence=confidence,
+            boxes, class_scores, self.class_names, working, self.post_config, confidence
         )

@@ -45,10 +45,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from calcsdk.classification_metrics import classification_report
 from calcsdk.representations import REPRESENTATIONS
 from calcsdk.training.classifier.checkpoint import RESUMABLE_CHANGES, RunFiles, load_classifier
 from calcsdk.training.classifier.config import ClassifierTrainConfig
+from calcsdk.training.classifier.cv_files import (  # noqa: F401  (re-exported)
+    PARTS,
+    CvRunFiles,
+    _atomic_write_bytes,
+    _write_json,
+    _write_npz,
+    accuracy_of,
+    load_predictions,
+    predicted_classes,
+)
 from calcsdk.training.classifier.distributed import resolve_device
 from calcsdk.training.classifier.inference import predict
 from calcsdk.training.classifier.train import train_classifier
@@ -59,7 +68,6 @@ from calcsdk.training.splits import PAPER_ROI_TEST, RoiProtocol, paper_roi_proto
 logger = logging.getLogger(__name__)
 
 CV_FORMAT = 1
-PARTS = ("val", "test")  # the prediction files of a fold
 
 
 @dataclass(frozen=True)
@@ -82,40 +90,6 @@ class CrossValidationConfig:
             raise ValueError(f"n_test should be >= 1, got {self.n_test}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction should be in (0, 1), got {self.val_fraction}")
-
-
-@dataclass(frozen=True)
-class CvRunFiles:
-    """Paths of one cross-validation run's files inside ``out_dir``."""
-
-    out_dir: Path
-
-    @property
-    def settings(self) -> Path:
-        return self.out_dir / "cv.json"
-
-    @property
-    def split(self) -> Path:
-        return self.out_dir / "split.npz"
-
-    def representation_dir(self, representation: str) -> Path:
-        return self.out_dir / representation
-
-    def fold_dir(self, representation: str, fold: int) -> Path:
-        """Folder of 1-based ``fold``: the trainer's run folder plus predictions."""
-        return self.representation_dir(representation) / f"fold{fold}"
-
-    def predictions(self, representation: str, fold: int, part: str) -> Path:
-        return self.fold_dir(representation, fold) / f"predictions_{part}.npz"
-
-    def fold_record(self, representation: str, fold: int) -> Path:
-        return self.fold_dir(representation, fold) / "fold.json"
-
-    def selected_weights(self, representation: str) -> Path:
-        return self.representation_dir(representation) / "best.pt"
-
-    def selection(self, representation: str) -> Path:
-        return self.representation_dir(representation) / "selection.json"
 
 
 @dataclass(frozen=True)
@@ -158,44 +132,6 @@ def select_best_fold(val_accuracies: Sequence[float]) -> int:
     if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0):
         raise ValueError(f"validation accuracies should be in [0, 1], got {values.tolist()}")
     return int(np.argmax(values)) + 1
-
-
-def predicted_classes(probs: np.ndarray) -> np.ndarray:
-    """int64 ``(N,)`` argmax of float ``(N, K)`` class probabilities (ties: the lowest class)."""
-    probs = np.asarray(probs)
-    if probs.ndim != 2:
-        raise ValueError(f"probs should have shape (N, K), got {probs.shape}")
-    return probs.argmax(axis=1).astype(np.int64) if len(probs) else np.zeros(0, np.int64)
-
-
-def load_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(indices int64 (N,), y_true int64 (N,), probs float32 (N, K))`` of a predictions file."""
-    with np.load(path) as saved:
-        return saved["indices"], saved["y_true"], saved["probs"]
-
-
-def accuracy_of(path: str | os.PathLike) -> float:
-    """Accuracy (fraction) of the argmax predictions saved in ``path``."""
-    _, y_true, probs = load_predictions(path)
-    return classification_report(y_true, predicted_classes(probs), ROI_LABELS).accuracy
-
-
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    _atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
-
-
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    _atomic_write_bytes(path, write)
 
 
 def _dataset_digest(labels: np.ndarray, groups: Sequence | None, source_rows: np.ndarray) -> str:

@@ -93,12 +93,4 @@ class ReferencePipeline:
         working = self.prepare(mammogram)
         boxes = self.propose(working) if proposals is None else proposals
         scores = self.score(working, boxes)
-        return postprocess(
-            boxes,
-            scores,
-            self.class_names,
-            scale=working.scale,
-            original_shape=working.original_shape,
-            config=self.post_config,
-            confidence=confidence,
-        )
+        return postprocess(boxes, scores, self.class_names, working, self.post_config, confidence)

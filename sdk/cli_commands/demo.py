@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calcsdk.commands import detect, preprocess
+    from calcsdk.cli_commands import detect, preprocess
     from calcsdk.detector import DEFAULT_BUNDLE
     from calcsdk.errors import CalcSdkError
     from calcsdk.samples import SAMPLES_DIR, sample_paths
