@@ -54,10 +54,17 @@ class RcnnPipeline:
         self.head = backend.load(bundle.model_path("head", "fp32"))
 
     def __call__(self, mammogram: Mammogram, confidence: float | None = None) -> Detections:
+        return self.back(self.front(mammogram), confidence)
+
+    def front(self, mammogram: Mammogram) -> tuple[WorkingImage, np.ndarray]:
+        """CPU/OpenCV half: working frame and proposals. Runs ahead in ``detect_batch``."""
         working = self.prepare(mammogram)
-        boxes = self.propose(working)
-        class_scores = self.score(working, boxes)
-        return self.finish(working, boxes, class_scores, confidence)
+        return working, self.propose(working)
+
+    def back(self, front: tuple[WorkingImage, np.ndarray], confidence: float | None) -> Detections:
+        """Network half: crops, fc7, SVM head, postprocess."""
+        working, boxes = front
+        return self.finish(working, boxes, self.score(working, boxes), confidence)
 
     def prepare(self, mammogram: Mammogram) -> WorkingImage:
         s = self.settings

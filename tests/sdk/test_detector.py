@@ -219,3 +219,16 @@ def test_mammogram_passthrough_keeps_metadata(detector):
         bits_stored=12,
     )
     assert isinstance(detector.detect(m), Detections)
+
+
+def test_pipelined_detect_batch_equals_serial_detect(detector):
+    images = [_phantom(s) for s in range(5)]
+    serial = [detector.detect(im, spacing_mm=0.1) for im in images]
+    batch = detector.detect_batch(iter(images), spacing_mm=0.1)  # any iterable, lazily consumed
+    assert len(batch) == len(serial) and all(_same(a, b) for a, b in zip(serial, batch))
+    assert detector.detect_batch([]) == []
+
+
+def test_detect_batch_raises_on_a_bad_image(detector):
+    with pytest.raises(ImageDtypeError):
+        detector.detect_batch([_phantom(0), np.zeros((8, 8), np.complex64)], spacing_mm=0.1)
