@@ -18,10 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="bundle folder (default: RUN/bundle)")
     parser.add_argument("--verify", action="store_true", help="write the parity report")
     parser.add_argument("--images", type=int, default=8, help="held-out images for --verify")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="rcnn: also add a static QDQ int8 fc7 (fc7@int8), calibrated on training crops",
+    )
+    parser.add_argument(
+        "--calibration-images", type=int, default=16, help="training images for --int8"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.kind == "yolo":
+        if args.int8:
+            raise ValueError("--int8 is implemented for rcnn runs only")
         from calcsdk.export.onnx_yolo import export_yolo_run
 
         bundle = export_yolo_run(args.run, args.out)
@@ -31,10 +41,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from calcsdk.export.rcnn_export import export_run, verify_run
 
-    bundle = export_run(args.run, args.out)
+    bundle = export_run(
+        args.run, args.out, int8=args.int8, calibration_images=args.calibration_images
+    )
     print(f"bundle: {bundle}")
     if args.verify:
         report = verify_run(args.run, bundle, n_images=args.images)
         print(f"parity: {report['path']}  fp32 within 1e-4: {report['fp32_ok']}")
+        if "int8" in report:
+            cost = report["int8"]
+            print(
+                f"int8: fc7 max_rel {cost['fc7_vs_fp32']['max_rel']:.4f}, detections matched "
+                f"{cost['detections_vs_fp32']['matched_share']:.3f}, mAP delta "
+                f"{cost.get('map_vs_fp32', {}).get('delta', float('nan')):+.4f}"
+            )
         return 0 if report["fp32_ok"] else 1
     return 0
