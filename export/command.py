@@ -37,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
         bundle = export_yolo_run(args.run, args.out)
         print(f"bundle: {bundle}")
         if args.verify:
-            print("parity for YOLOv4 runs in tests/export/test_onnx_yolo.py; --verify covers rcnn")
+            from calcsdk.export.yolo_verify import verify_yolo_run
+
+            report = verify_yolo_run(args.run, bundle)
+            print(f"parity: {report['path']}  fp32 within 1e-4: {report['fp32_ok']}")
+            return 0 if report["fp32_ok"] else 1
         return 0
     from calcsdk.export.rcnn_export import export_run, verify_run
 

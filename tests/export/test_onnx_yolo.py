@@ -195,5 +195,10 @@ def test_export_yolo_run_bundles_a_training_run(tmp_path):
     with Detector(root) as detector:
         detections = detector.detect(str(path), conf=0.0)
     assert len(detections) > 0 and detections.boxes[:, 2].max() <= 256
+    from calcsdk.export.yolo_verify import verify_yolo_run
+
+    report = verify_yolo_run(tmp_path / "run", root)
+    assert report["decoded_in_graph"] and report["fp32_ok"], report
+    assert set(report) >= {"batch_1", "batch_3", "max_rel"}
     with pytest.raises(FileNotFoundError):
         export_yolo_run(tmp_path / "nothing")
