@@ -153,9 +153,11 @@ def test_huge_and_corrupt_files(detector, tmp_path: Path):
     with pytest.raises(CorruptImageError, match=r"broken\.png"):
         detector.detect(corrupt)
     huge = tmp_path / "huge.png"
-    write_png(huge, np.zeros((3000, 3000), np.uint8))
+    write_png(huge, np.zeros((8200, 8200), np.uint8))  # > DEFAULT_MAX_PIXELS (8192^2)
+    with pytest.raises(ImageTooLargeError, match=r"huge\.png"):
+        detector.detect(huge, spacing_mm=0.1)  # refused from the header, before decoding
     with pytest.raises(ImageTooLargeError):
-        read_mammogram(huge, max_pixels=1_000_000)
+        detector.detect(np.zeros((8200, 8200), np.uint8), spacing_mm=0.1)
 
 
 @pytest.mark.parametrize("conf", [-0.1, 1.5, float("nan")])
