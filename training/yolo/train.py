@@ -40,7 +40,7 @@ from calcsdk.pipelines.yolo import YoloSettings
 from calcsdk.training.datasets.record import ImageRecord
 from calcsdk.training.models.yolov4 import YOLOv4, YOLOv4Config
 from calcsdk.training.yolo.anchors import fit_anchors
-from calcsdk.training.yolo.config import YoloTrainConfig, get_config
+from calcsdk.training.yolo.config import YoloTrainConfig
 from calcsdk.training.yolo.data import YoloTileDataset, collate_samples
 from calcsdk.training.yolo.ema import ModelEMA
 from calcsdk.training.yolo.evaluate import evaluate_yolo
@@ -372,51 +372,13 @@ def load_trained_yolo(path: str | os.PathLike) -> tuple[YOLOv4, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line (see the module docstring)."""
-    from calcsdk.training.datasets import load_coco
-    from calcsdk.training.splits import patient_stratified_split
+    """Command line: the options of ``calcsdk train yolo`` (:mod:`.command`)."""
+    from calcsdk.training.yolo import command
 
     parser = argparse.ArgumentParser(description="Train the YOLOv4 baseline.")
-    parser.add_argument("--coco", required=True, help="COCO JSON of the training images")
-    parser.add_argument("--val-coco", help="COCO JSON of validation images")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="without --val-coco")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--config", default="yolov4-1", help="yolov4-1 or yolov4-2")
-    parser.add_argument("--cache-dir", help="keep prepared working images here")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    options = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size": int,
-               "learning_rate": float, "width": float, "depth": float, "network_size": int,
-               "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str}  # fmt: skip
-    for name, kind in options.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=kind)
-    parser.add_argument("--mosaic", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    command.add_arguments(parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    overrides = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
-    overrides.update({"mosaic": True} if args.mosaic else {})
-    overrides.update({"progress": False} if args.no_progress else {})
-    config = get_config(args.config, **overrides)
-    records = load_coco(args.coco)
-    if args.val_coco:
-        train_records, val_records = records, load_coco(args.val_coco)
-    else:
-        groups = [r.group_id for r in records]
-        train, val = patient_stratified_split(
-            groups, [r.image_label for r in records], args.val_fraction, seed=config.seed
-        )
-        train_records, val_records = [records[i] for i in train], [records[i] for i in val]
-    result = train_yolo(
-        train_records,
-        config,
-        args.out,
-        val_records=val_records,
-        resume=args.resume,
-        device=args.device,
-        cache_dir=args.cache_dir,
-    )
-    logger.info("done after %d steps: %s", result.global_step, result.last_checkpoint_path)
+    command.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

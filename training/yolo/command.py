@@ -1,0 +1,72 @@
+"""``calcsdk train yolo``: train the YOLOv4 baseline on a COCO dataset (e.g. ``calcsdk synth``).
+
+    calcsdk train yolo --data data/synth --config yolov4-2 --out runs/yolov4-2 [--resume]
+
+Standard-library imports only at module level; torch is imported in :func:`run`. The same
+options serve ``python -m calcsdk.training.yolo.train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# config fields settable from the command line, with their types
+OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size": int,
+           "learning_rate": float, "width": float, "depth": float, "network_size": int,
+           "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
+           "tile_overlap": int}  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", "--coco", dest="coco", required=True,
+        help="COCO JSON of the training images, or a folder holding annotations.json",
+    )  # fmt: skip
+    parser.add_argument("--val-coco", help="COCO JSON of validation images")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="without --val-coco")
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--config", default="yolov4-1", choices=("yolov4-1", "yolov4-2"))
+    parser.add_argument("--cache-dir", help="keep prepared working images here")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    for name, kind in OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=kind)
+    parser.add_argument("--mosaic", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from calcsdk.training.datasets import load_coco
+    from calcsdk.training.splits import patient_stratified_split
+    from calcsdk.training.yolo.config import get_config
+    from calcsdk.training.yolo.train import train_yolo
+
+    logging.getLogger("calcsdk").setLevel(logging.INFO)
+    overrides = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
+    overrides.update({"mosaic": True} if args.mosaic else {})
+    overrides.update({"progress": False} if args.no_progress else {})
+    config = get_config(args.config, **overrides)
+    coco = Path(args.coco)
+    records = load_coco(coco / "annotations.json" if coco.is_dir() else coco)
+    if args.val_coco:
+        train_records, val_records = records, load_coco(args.val_coco)
+    else:
+        groups = [r.group_id for r in records]
+        train, val = patient_stratified_split(
+            groups, [r.image_label for r in records], args.val_fraction, seed=config.seed
+        )
+        train_records, val_records = [records[i] for i in train], [records[i] for i in val]
+    result = train_yolo(
+        train_records,
+        config,
+        args.out,
+        val_records=val_records,
+        resume=args.resume,
+        device=args.device,
+        cache_dir=args.cache_dir,
+    )
+    print(f"done after {result.global_step} steps: {result.last_checkpoint_path}")
+    return 0
