@@ -90,8 +90,15 @@ def setup_distributed(device: str | torch.device | None = None) -> DistributedCo
 
 
 def teardown_distributed(context: DistributedContext) -> None:
-    """Destroy the process group if :func:`setup_distributed` created it."""
+    """Destroy the process group if :func:`setup_distributed` created it.
+
+    All ranks meet at a barrier first: a rank that tears gloo down while its peer is still in a
+    collective (or still connected to the store rank 0 hosts) was seen to abort here with
+    "terminate called without an active exception" under load.
+    """
     if context.owns_process_group and dist.is_initialized():
+        if context.is_distributed:
+            dist.barrier()
         dist.destroy_process_group()
 
 
