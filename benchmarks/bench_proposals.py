@@ -1,11 +1,13 @@
 """Latency against the number of proposals (R-CNN): the CPU cost is mostly crops x CNN.
 
-For each ``max_boxes`` in ``--counts`` the bundle's proposal settings are overridden on one
-pipeline instance and the images are timed as in :mod:`calcsdk.benchmarks.bench_latency`.
+For each count in ``--counts`` the bundle's ``max_proposals`` (the best-scoring proposals kept
+after filtering) is overridden on one pipeline instance and the images are timed as in
+:mod:`calcsdk.benchmarks.bench_latency`. The images are the shipped synthetic sample
+mammograms (2048x2560 at 0.1 mm) unless ``--images`` names files or a number of phantoms.
 Writes ``bench_proposals.json`` (and ``bench_proposals.png`` when matplotlib is installed; the
 JSON says so when it is not) into ``--out``.
 
-    python -m calcsdk.benchmarks.bench_proposals --model BUNDLE --images 2 --counts 100,500,2000
+    python -m calcsdk.benchmarks.bench_proposals --model BUNDLE --counts 100,500,2000
 """
 
 from __future__ import annotations
@@ -28,17 +30,17 @@ DEFAULT_COUNTS = (50, 100, 200, 500, 1000, 2000)
 
 
 def sweep(pipeline: Any, counts: Sequence[int], workload: Workload) -> list[dict[str, Any]]:
-    """One row per count: requested ``max_boxes``, proposals actually kept (mean), end-to-end
-    p50 (ms), per-stage p50 (ms) and throughput (images/s)."""
+    """One row per count: requested ``max_proposals``, proposals actually kept (mean),
+    end-to-end p50 (ms), per-stage p50 (ms) and throughput (images/s)."""
     base = pipeline.proposal_config
     rows = []
     try:
         for count in counts:
-            pipeline.proposal_config = dataclasses.replace(base, max_boxes=int(count))
+            pipeline.proposal_config = dataclasses.replace(base, max_proposals=int(count))
             timed = time_pipeline(pipeline, "rcnn", workload)
             rows.append(
                 {
-                    "max_boxes": int(count),
+                    "max_proposals": int(count),
                     "proposals_mean": (timed["proposals_per_image"] or {}).get("mean", 0.0),
                     "end_to_end_p50_ms": timed["end_to_end"]["p50_ms"],
                     "stages_p50_ms": {k: v["p50_ms"] for k, v in timed["stages"].items()},
@@ -80,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--images", type=int, default=2, help="synthetic phantoms")
+    parser.add_argument(
+        "--images", default=None, help="N phantoms, or files/folder/glob (default: shipped samples)"
+    )
     parser.add_argument("--image-size", default="2560x2048", metavar="HxW")
     parser.add_argument("--spacing", type=float, default=0.1, metavar="MM")
     parser.add_argument("--warmup", type=int, default=1)
@@ -91,8 +95,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from calcsdk.batch.discover import discover_images
     from calcsdk.benchmarks.environment import environment_fingerprint
     from calcsdk.benchmarks.phantom import write_phantoms
+    from calcsdk.samples import sample_paths
 
     args = _parser().parse_args(argv)
     counts = [int(v) for v in args.counts.split(",")]
@@ -104,9 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kind != "rcnn":
         raise SystemExit(f"bench_proposals needs an R-CNN bundle, got pipeline {kind!r}")
     with tempfile.TemporaryDirectory(prefix="calcsdk-bench-") as tmp:
-        paths = write_phantoms(tmp, args.images, shape, args.spacing)
+        if args.images is not None and args.images.isdigit():
+            paths, source = write_phantoms(tmp, int(args.images), shape, args.spacing), "synthetic"
+        else:
+            paths = discover_images([args.images]) if args.images else sample_paths()
+            source, shape = "files", None
         workload = Workload(
-            tuple(map(str, paths)), "synthetic", shape, args.spacing, args.warmup, args.repeat
+            tuple(map(str, paths)), source, shape, args.spacing, args.warmup, args.repeat
         )
         rows = sweep(pipeline, counts, workload)
     out = Path(args.out)
@@ -125,10 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot_note": note,
     }
     (out / "bench_proposals.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{'max_boxes':>9} {'proposals':>9} {'e2e p50 ms':>11} {'cnn p50 ms':>11}")
+    print(f"{'max_prop':>9} {'proposals':>9} {'e2e p50 ms':>11} {'cnn p50 ms':>11}")
     for row in rows:
         print(
-            f"{row['max_boxes']:9d} {row['proposals_mean']:9.1f} {row['end_to_end_p50_ms']:11.1f} "
+            f"{row['max_proposals']:9d} {row['proposals_mean']:9.1f} {row['end_to_end_p50_ms']:11.1f} "
             f"{row['stages_p50_ms'].get('cnn', 0.0):11.1f}"
         )
     if note:

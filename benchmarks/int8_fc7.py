@@ -3,7 +3,11 @@
 Random weights (AlexNetConfig()), exported with ``export_fc7``; int8 calibrated on 32
 structured random crops (latency does not depend on the calibration). Batch 64, 2 intra-op
 threads, ORT_ENABLE_ALL, median of ``--runs`` timed runs after ``--warmup`` runs; times the
-``session.run`` call only (crops already in memory). Writes ``benchmarks/results/int8_fc7.json``.
+``session.run`` call only (crops already in memory). In the same run, the machine's fp32 matmul
+rate (a 4096^3 onnxruntime MatMul) is measured, and each precision's throughput is given as
+fp32-equivalent GFLOP/s (2 x the net's multiply-accumulates per crop) and as a share of that
+rate (the speed issue's "70% of this machine's measured matmul FLOP/s").
+Writes ``benchmarks/results/int8_fc7.json``.
 
     .venv/bin/python -m calcsdk.benchmarks.int8_fc7
 """
@@ -50,6 +54,49 @@ def _median_ms(session: ort.InferenceSession, crops: np.ndarray, warmup: int, ru
     return statistics.median(times), times, out
 
 
+def alexnet_macs(width: float = 1.0) -> int:
+    """Multiply-accumulates of one crop through fc7 (LRN, ReLU and pooling not counted)."""
+    from calcsdk.training.models.alexnet import AlexNet, AlexNetConfig
+
+    net = AlexNet(AlexNetConfig(width=width))
+    shapes = {"conv1": 55, "conv2": 27, "conv3": 13, "conv4": 13, "conv5": 13}
+    macs = 0
+    for name, size in shapes.items():
+        conv = getattr(net.features, name)
+        k = conv.kernel_size[0] * conv.kernel_size[1] * conv.in_channels // conv.groups
+        macs += conv.out_channels * size * size * k
+    for fc in (net.fc6_to_fc7.fc6, net.fc6_to_fc7.fc7):
+        macs += fc.in_features * fc.out_features
+    return macs
+
+
+def matmul_peak_gflops(threads: int, n: int = 4096, runs: int = 5) -> float:
+    """The machine's fp32 matmul rate: median GFLOP/s of an (n x n) @ (n x n) onnxruntime
+    MatMul with ``threads`` intra-op threads (2 n^3 FLOPs per run)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, ["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {x: rng.random((n, n), dtype=np.float32) for x in "ab"}
+    session.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run(None, feeds)
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 def _crops(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:227, :227].astype(np.float32)
@@ -92,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
                 "crops_per_s": round(args.batch / median * 1e3, 1),
                 "file_mb": round(path.stat().st_size / 1e6, 1),
             }
+    peak = matmul_peak_gflops(args.threads)
+    gflop_per_crop = 2 * alexnet_macs() / 1e9
+    for entry in results.values():
+        entry["fp32_equivalent_gflops"] = round(entry["crops_per_s"] * gflop_per_crop, 1)
+        entry["share_of_matmul_peak"] = round(entry["fp32_equivalent_gflops"] / peak, 3)
     fp32 = outputs["fp32"]
     scale = float(np.abs(fp32).max())
     for name in ("int8_quint8", "int8_qint8"):
@@ -128,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "warmup": args.warmup,
         "runs": args.runs,
+        "matmul_peak_gflops_fp32": round(peak, 1),
+        "alexnet_gflop_per_crop": round(gflop_per_crop, 4),
         "results": results,
         "note": "machine shared with other agents' training jobs; ratios are indicative",
     }

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="rcnn: also add a static QDQ int8 fc7 (fc7@int8), calibrated on training crops",
+        help="also add a static QDQ int8 model (rcnn: fc7@int8, calibrated on training "
+        "proposal crops; yolo: yolov4@int8, calibrated on training tiles)",
     )
     parser.add_argument(
         "--calibration-images", type=int, default=16, help="training images for --int8"
@@ -30,11 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.kind == "yolo":
-        if args.int8:
-            raise ValueError("--int8 is implemented for rcnn runs only")
         from calcsdk.export.onnx_yolo import export_yolo_run
 
         bundle = export_yolo_run(args.run, args.out)
+        if args.int8:
+            from calcsdk.export.yolo_int8 import add_int8_yolo, calibration_tiles, training_images
+
+            images = training_images(args.run, args.calibration_images)
+            add_int8_yolo(bundle, calibration_tiles(images, bundle))
         print(f"bundle: {bundle}")
         if args.verify:
             from calcsdk.export.yolo_verify import verify_yolo_run

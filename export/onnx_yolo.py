@@ -17,6 +17,9 @@ predictions) and a third output ``selected_indices`` (K, 3) int64, rows ``(batch
 class index, prediction index)`` into ``boxes`` / ``scores``, ordered by image, then class, then
 decreasing score; ``boxes`` and ``scores`` stay outputs. It suits single-input consumers; the
 SDK ignores it, because tiles of one mammogram must be merged before NMS.
+
+Mish is exported through :func:`calcsdk.export.mish_export.with_exp_mish` (an ``Exp``-only form
+of the same function): 2x faster in fp32 than onnxruntime's Softplus-based expansion.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from calcsdk.bundle import write_bundle
+from calcsdk.export.mish_export import with_exp_mish
 from calcsdk.export.onnx_fc7 import set_metadata
 from calcsdk.model_io import YOLO_BOXES, YOLO_INPUT, YOLO_SCORES
 from calcsdk.pipelines.yolo import MODEL_ROLE, YoloSettings
@@ -119,7 +123,7 @@ def export_yolo(
     if nms and not decode:
         raise ValueError("nms=True needs decode=True (NMS works on decoded boxes)")
     path = Path(path)
-    model = model.eval()
+    model = with_exp_mish(model).eval()  # onnxruntime's Softplus is slow: see mish_export
     wrapped = DecodedYOLOv4(model, anchors, scale_x_y) if decode else RawYOLOv4(model)
     outputs = [YOLO_BOXES, YOLO_SCORES] if decode else list(RAW_OUTPUTS)
     batch = torch.export.Dim("N", min=1, max=MAX_BATCH)

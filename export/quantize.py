@@ -1,4 +1,5 @@
-"""Static QDQ int8 quantisation of the fc7 extractor, calibrated on real proposal crops.
+"""Static QDQ int8 quantisation of the fc7 extractor (calibrated on real proposal crops) and
+of YOLOv4 (calibrated on network inputs), one recipe for both (:func:`quantize_qdq`).
 
 Why static QDQ per-channel (FINDINGS.md, 2 Zen4 cores with VNNI): with onnxruntime's graph
 optimisation ON the QDQ pairs fuse into integer Conv/MatMul kernels, ~3x faster than fp32 for
@@ -10,6 +11,10 @@ MinMax-calibrated ranges (the default, ``activation_type="quint8"``). Every quan
 activation here follows a ReLU (or is the [0, 1] input), so it is non-negative: uint8 spends
 all 256 levels on [0, max] while int8 would waste its negative half (asymmetric int8 also
 works, but measured no faster; see ``benchmarks/results/int8_fc7.json``).
+
+Measured on the full-size nets (BENCHMARKS.md): AlexNet fc7 2.4x faster than fp32 once LRN
+is exported as a Conv (``lrn_export``); YOLOv4 at 608 ~1.9x once Mish is exported with ``Exp``
+(``mish_export``), its Mish arithmetic staying fp32.
 
 Calibration crops come from the SDK's own ``prepare_mammogram`` -> ``propose`` -> ``roi_crops``
 on training images, so the ranges are those the deployed network sees.
@@ -37,7 +42,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from calcsdk.bundle import Bundle, load_bundle, write_bundle
 from calcsdk.image import Mammogram, read_mammogram
-from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT
+from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT, YOLO_INPUT
 from calcsdk.pipelines.rcnn import RcnnSettings
 from calcsdk.prepare import prepare_mammogram, roi_crops
 from calcsdk.proposals import ProposalConfig, propose
@@ -48,13 +53,19 @@ INT8_FILE = "alexnet_fc7_int8.onnx"
 INT8_KEY = "fc7@int8"
 ACTIVATION_TYPES = {"quint8": QuantType.QUInt8, "qint8": QuantType.QInt8}
 CALIBRATION_BATCH = 16  # crops per calibration call: bounded memory for the full AlexNet
+# AlexNet's fc7 graph is quantised whole, LRN included (its window Conv and Mul): keeping the
+# LRN in fp32 measured 2.1x slower (233 vs 109 ms per 64 crops) for the same fc7 error
+YOLO_INT8_OPS = ("Conv", "Concat", "MaxPool", "LeakyRelu", "Resize")
+# YOLOv4's Mish (exported as Exp/Mul/Div, see mish_export) stays fp32 between Q/DQ pairs:
+# quantising its Mul/Add/Div too measured slower (215 vs 202 ms, full size at 608, 2 threads)
 
 
-class CropCalibrationReader(CalibrationDataReader):
-    """Feeds ``crops`` ((N, 1, S, S) float32 in [0, 1]) to the calibrator in batches."""
+class ArrayCalibrationReader(CalibrationDataReader):
+    """Feeds ``array`` ((N, ...) float32) to the calibrator as input ``name``, in batches."""
 
-    def __init__(self, crops: np.ndarray, batch_size: int = CALIBRATION_BATCH):
-        self.crops = crops
+    def __init__(self, array: np.ndarray, name: str, batch_size: int = CALIBRATION_BATCH):
+        self.array = array
+        self.name = name
         self.batch_size = batch_size
         self._batches: Iterator[dict[str, np.ndarray]] | None = None
         self.rewind()
@@ -64,9 +75,76 @@ class CropCalibrationReader(CalibrationDataReader):
 
     def rewind(self) -> None:
         self._batches = iter(
-            {FC7_INPUT: np.ascontiguousarray(self.crops[i : i + self.batch_size])}
-            for i in range(0, len(self.crops), self.batch_size)
+            {self.name: np.ascontiguousarray(self.array[i : i + self.batch_size])}
+            for i in range(0, len(self.array), self.batch_size)
         )
+
+
+def _check_calibration(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 4 or array.shape[1] != 1 or array.shape[0] < 1:
+        raise ValueError(f"{what} should be (N>=1, 1, H, W), got {array.shape}")
+    if array.dtype != np.float32:
+        raise TypeError(f"{what} should be float32, got {array.dtype}")
+    return array
+
+
+def quantize_qdq(
+    fp32_path: str | os.PathLike,
+    int8_path: str | os.PathLike,
+    reader: CalibrationDataReader,
+    *,
+    per_channel: bool = True,
+    activation_type: str = "quint8",
+    op_types: Sequence[str] | None = None,
+    preprocess: bool = True,
+    extra_metadata: dict[str, str] | None = None,
+) -> Path:
+    """Static QDQ int8 copy of the ONNX graph at ``fp32_path``, written to ``int8_path``.
+
+    The one quantisation recipe of calcsdk (module doc): weights qint8 symmetric (per output
+    channel with ``per_channel``), activations ``activation_type`` with MinMax ranges from
+    ``reader``; only ``op_types`` are quantised (None: every supported op). Inputs and outputs
+    keep their names, dtypes (float32) and shapes. The fp32 graph's ``metadata_props`` are
+    carried over, plus ``calcsdk.precision=int8``, the scheme, and ``extra_metadata``.
+    """
+    if activation_type not in ACTIVATION_TYPES:
+        raise ValueError(f"activation_type should be one of {sorted(ACTIVATION_TYPES)}")
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    source = onnx.load(fp32_path)
+    metadata = {p.key: p.value for p in source.metadata_props}
+    with tempfile.TemporaryDirectory(prefix="calcsdk-quant-") as tmp:
+        model_in = fp32_path
+        if preprocess:
+            model_in = Path(tmp) / "pre.onnx"
+            quant_pre_process(str(fp32_path), str(model_in), skip_symbolic_shape=True)
+        quantize_static(
+            str(model_in),
+            str(Path(tmp) / "int8.onnx"),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=ACTIVATION_TYPES[activation_type],
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=list(op_types) if op_types else None,
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+        )
+        model = onnx.load(Path(tmp) / "int8.onnx")
+    metadata.update(
+        {
+            "calcsdk.precision": "int8",
+            "calcsdk.quantization": f"static QDQ, weights qint8 "
+            f"{'per-channel' if per_channel else 'per-tensor'}, activations {activation_type}",
+            **(extra_metadata or {}),
+        }
+    )
+    del model.metadata_props[:]
+    for key, value in sorted(metadata.items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, int8_path)
+    return int8_path
 
 
 def quantize_fc7(
@@ -93,50 +171,44 @@ def quantize_fc7(
         preprocess: run onnxruntime's ``quant_pre_process`` (shape inference + graph
             optimisation) first.
     Returns:
-        ``int8_path``. The fp32 graph's ``metadata_props`` are carried over, plus
-        ``calcsdk.precision=int8`` and the calibration crop count.
+        ``int8_path``, with ``calcsdk.calibration_crops`` in its metadata.
     """
-    crops = np.asarray(calibration_crops)
-    if crops.ndim != 4 or crops.shape[1] != 1 or crops.shape[0] < 1:
-        raise ValueError(f"calibration_crops should be (N>=1, 1, S, S), got {crops.shape}")
-    if crops.dtype != np.float32:
-        raise TypeError(f"calibration_crops should be float32, got {crops.dtype}")
-    if activation_type not in ACTIVATION_TYPES:
-        raise ValueError(f"activation_type should be one of {sorted(ACTIVATION_TYPES)}")
-    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
-    source = onnx.load(fp32_path)
-    metadata = {p.key: p.value for p in source.metadata_props}
-    with tempfile.TemporaryDirectory(prefix="calcsdk-quant-") as tmp:
-        model_in = fp32_path
-        if preprocess:
-            model_in = Path(tmp) / "pre.onnx"
-            quant_pre_process(str(fp32_path), str(model_in), skip_symbolic_shape=True)
-        quantize_static(
-            str(model_in),
-            str(Path(tmp) / "int8.onnx"),
-            CropCalibrationReader(crops),
-            quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
-            activation_type=ACTIVATION_TYPES[activation_type],
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
-        )
-        model = onnx.load(Path(tmp) / "int8.onnx")
-    metadata.update(
-        {
-            "calcsdk.precision": "int8",
-            "calcsdk.quantization": f"static QDQ, weights qint8 "
-            f"{'per-channel' if per_channel else 'per-tensor'}, activations {activation_type}",
-            "calcsdk.calibration_crops": str(len(crops)),
-        }
+    crops = _check_calibration(calibration_crops, "calibration_crops")
+    return quantize_qdq(
+        fp32_path,
+        int8_path,
+        ArrayCalibrationReader(crops, FC7_INPUT),
+        per_channel=per_channel,
+        activation_type=activation_type,
+        preprocess=preprocess,
+        extra_metadata={"calcsdk.calibration_crops": str(len(crops))},
     )
-    del model.metadata_props[:]
-    for key, value in sorted(metadata.items()):
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, int8_path)
-    return int8_path
+
+
+def quantize_yolo(
+    fp32_path: str | os.PathLike,
+    int8_path: str | os.PathLike,
+    calibration_images: np.ndarray,
+    *,
+    input_name: str = YOLO_INPUT,
+    op_types: Sequence[str] = YOLO_INT8_OPS,
+) -> Path:
+    """Static QDQ int8 copy of a YOLOv4 graph (:func:`calcsdk.export.onnx_yolo.export_yolo`).
+
+    Args:
+        calibration_images: (N, 1, S, S) float32 in [0, 1]: network inputs (tiles or
+            letterboxed images) made as the bundle's pipeline makes them, S the graph's size.
+        op_types: ops to quantise (:data:`YOLO_INT8_OPS`: convolutions and the ops between
+            them that onnxruntime runs in uint8; Mish and the decoding stay fp32).
+    """
+    images = _check_calibration(calibration_images, "calibration_images")
+    return quantize_qdq(
+        fp32_path,
+        int8_path,
+        ArrayCalibrationReader(images, input_name, batch_size=1),
+        op_types=op_types,
+        extra_metadata={"calcsdk.calibration_images": str(len(images))},
+    )
 
 
 def calibration_crops(
@@ -173,7 +245,7 @@ def calibration_crops(
         if sum(len(c) for c in chunks) >= n:
             break
         working = prepare_mammogram(
-            _as_mammogram(image), settings.working_spacing_mm, settings.fallback_spacing_mm
+            as_mammogram(image), settings.working_spacing_mm, settings.fallback_spacing_mm
         )
         boxes, _ = propose(working.image01, working.mask, working.spacing_mm, proposal_config)
         if len(boxes) == 0:
@@ -236,7 +308,8 @@ def add_int8_fc7(
     return root
 
 
-def _as_mammogram(image: Any) -> Mammogram:
+def as_mammogram(image: Any) -> Mammogram:
+    """A Mammogram from a Mammogram, a path, or a record with ``image_path``/``spacing_mm``."""
     if isinstance(image, Mammogram):
         return image
     path = getattr(image, "image_path", image)
@@ -245,8 +318,11 @@ def _as_mammogram(image: Any) -> Mammogram:
 
 
 __all__ = [
-    "CropCalibrationReader",
+    "ArrayCalibrationReader",
     "add_int8_fc7",
+    "as_mammogram",
     "calibration_crops",
     "quantize_fc7",
+    "quantize_qdq",
+    "quantize_yolo",
 ]

@@ -6,6 +6,14 @@ Gaussian-smoothed Sobel magnitude, normalised to [0, 1], thinned by non-maximum 
 along the gradient direction (without thinning EdgeBoxes is ~90x slower), with the orientation
 ``atan2(gy, gx) mod pi`` that EdgeBoxes needs.
 
+What the edges are drawn on (the default, chosen on measured recall; BENCHMARKS.md):
+1. a "speck" image: difference of Gaussians at calcification scale (0.1/0.4 mm);
+2. block-max reduced to a 0.4 mm proposal grid (specks survive, the pixel count drops 16x);
+3. blurred with a 1 mm Gaussian into a cluster-density map, so that a cluster of specks becomes
+   one blob whose contour EdgeBoxes boxes as a whole.
+On 25 synthetic mammograms (39 clusters) this raised recall at IoU 0.5 from 0.23 (edges of the
+specks themselves, 0.2 mm grid) to 0.62, and cut proposal time from 3.9 s to 0.5 s per image.
+
 Everything here works in the *working* frame: the image resampled to the bundle's working pixel
 spacing. Boxes are xyxy float32 in working pixels (see :mod:`calcsdk.boxes`); sizes given in mm
 are converted with the working spacing.
@@ -31,17 +39,19 @@ class ProposalConfig:
     beta: float = 0.75  # NMS threshold between proposals
     eta: float = 1.0  # adaptation rate of beta
     min_score: float = 0.01  # minimum EdgeBoxes score kept
-    max_boxes: int = 2000  # proposals returned by EdgeBoxes before mask/size filtering
+    max_boxes: int = 5000  # proposals returned by EdgeBoxes before mask/size filtering
     edge_min_mag: float = 0.1  # edge pixels below this magnitude are ignored (drives speed)
     edge_merge_thr: float = 0.5  # edge-group merging threshold
     cluster_min_mag: float = 0.5  # minimum magnitude of an edge group
     max_aspect_ratio: float = 3.0  # clusters are roughly compact
     gamma: float = 2.0  # affinity sensitivity
     kappa: float = 1.5  # box-size scale penalty
-    edge_sigma_px: float = 1.5  # Gaussian smoothing before Sobel, proposal-grid pixels
-    spacing_mm: float | None = 0.2  # EdgeBoxes runs on a grid this coarse (mm/px); None: working
-    # spacing. Clusters are 2-40 mm, so 0.2 mm loses no box while EdgeBoxes (whose cost grows
-    # with the pixel count) runs ~4x faster than at a 0.1 mm working spacing.
+    edge_sigma_px: float = 0.0  # Gaussian smoothing before Sobel, proposal-grid pixels
+    spacing_mm: float | None = 0.4  # EdgeBoxes runs on a grid this coarse (mm/px); None: working
+    # spacing. Clusters are 5-25 mm, so 0.4 mm loses no box while EdgeBoxes (whose cost grows
+    # with the pixel count) runs on 1/16 of the pixels of a 0.1 mm working image.
+    density_sigma_mm: float | None = 1.0  # Gaussian (mm) turning the gridded specks into a
+    # cluster-density map before the edge map; None draws edges around each speck instead
     speck_sigmas_mm: tuple[float, float] | None = (0.1, 0.4)  # difference of Gaussians that
     # keeps calcification-sized bright specks and removes tissue-scale structure before the edge
     # map; None runs EdgeBoxes on the plain image (its edges are then mostly tissue texture)
@@ -49,6 +59,8 @@ class ProposalConfig:
     min_size_mm: float = 3.0  # smallest proposal side kept, mm
     max_size_mm: float = 25.0  # largest proposal side kept, mm (clusters are ~5-15 mm)
     min_mask_fraction: float = 0.6  # share of a box's area that must lie inside the breast
+    max_proposals: int | None = 2000  # best-scoring proposals kept after filtering (None: all);
+    # the CNN's cost is linear in this count, so it is the main speed/recall knob
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> ProposalConfig:
@@ -214,8 +226,10 @@ def propose(
     1. speck image at the working spacing (:func:`speck_image`), unless disabled;
     2. block-reduced to the proposal grid (``config.spacing_mm``, an integer multiple of the
        working spacing: block max for specks, block mean for the plain image);
-    3. EdgeBoxes on its thinned gradient edges (:func:`edge_boxes`);
-    4. mask and size filtering (:func:`filter_proposals`), boxes mapped back to working pixels.
+    3. blurred into a cluster-density map (``config.density_sigma_mm``), unless disabled;
+    4. EdgeBoxes on its thinned gradient edges (:func:`edge_boxes`);
+    5. mask and size filtering (:func:`filter_proposals`), the best ``config.max_proposals``
+       kept, boxes mapped back to working pixels.
 
     Args:
         image01: (H, W) float32 in [0, 1], working frame; mask: (H, W) bool breast or None.
@@ -236,6 +250,11 @@ def propose(
         if mask is None
         else _to_grid(mask.astype(np.uint8), k, "max")[: source.shape[0], : source.shape[1]] > 0
     )
+    if config.density_sigma_mm is not None and config.density_sigma_mm > 0:
+        sigma_px = config.density_sigma_mm / (spacing_mm * k)
+        source = cv2.GaussianBlur(source, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
     boxes, scores = edge_boxes(source, config, spacing_mm * k)
     boxes, scores = filter_proposals(boxes, scores, grid_mask, spacing_mm * k, config)
+    if config.max_proposals is not None:  # already sorted by decreasing score
+        boxes, scores = boxes[: config.max_proposals], scores[: config.max_proposals]
     return (boxes * np.float32(k)).astype(np.float32), scores

@@ -295,7 +295,7 @@ def test_bench_proposals_sweep(tmp_path, toy_bundle):
     assert bench_proposals(args) == 0
     report = json.loads((tmp_path / "bench_proposals.json").read_text())
     few, many = report["rows"]
-    assert (few["max_boxes"], many["max_boxes"]) == (1, 200)
+    assert (few["max_proposals"], many["max_proposals"]) == (1, 200)
     assert few["proposals_mean"] <= 1 <= many["proposals_mean"]
     assert (report["plot"] is None) == (report["plot_note"] is not None)
     if report["plot"]:

@@ -202,3 +202,20 @@ def test_export_yolo_run_bundles_a_training_run(tmp_path):
     assert set(report) >= {"batch_1", "batch_3", "max_rel"}
     with pytest.raises(FileNotFoundError):
         export_yolo_run(tmp_path / "nothing")
+
+    # --int8 through the CLI: yolov4@int8 calibrated on the run's training tiles
+    from calcsdk.cli import main as cli
+
+    (tmp_path / "run" / "split.json").write_text(json.dumps({"train": [str(path)]}))
+    int8_root = tmp_path / "int8"
+    argv = ["export", "yolo", "--run", str(tmp_path / "run"), "--out", str(int8_root), "--int8"]
+    assert cli(argv) == 0
+    bundle = load_bundle(int8_root)
+    assert bundle.precisions("yolov4") == ("fp32", "int8")
+    quantization = bundle.manifest["models"]["yolov4@int8"]["quantization"]
+    assert quantization["calibration_tiles"] >= 1
+    ops = {n.op_type for n in onnx.load(bundle.model_path("yolov4", "int8")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    with Detector(int8_root, precision="int8") as detector:
+        int8_detections = detector.detect(str(path), conf=0.0)
+    assert len(int8_detections) > 0

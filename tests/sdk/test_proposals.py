@@ -95,10 +95,22 @@ def test_speck_image_keeps_specks_and_drops_tissue():
     assert specks[50:150, 50:150].mean() < 0.05  # smooth tissue away from the cluster
 
 
-@pytest.mark.parametrize("speck", [(0.1, 0.4), None])
-def test_propose_finds_the_cluster(speck):
+PLAIN_EDGES = {
+    "speck_sigmas_mm": None,
+    "density_sigma_mm": None,
+    "spacing_mm": 0.2,
+    "edge_sigma_px": 1.5,
+}
+SPECK_EDGES = {"density_sigma_mm": None, "spacing_mm": 0.2, "edge_sigma_px": 1.5}
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, SPECK_EDGES, PLAIN_EDGES], ids=["density", "specks", "plain"]
+)
+def test_propose_finds_the_cluster(overrides):
     img, mask, box = _breast_with_cluster()
-    boxes, scores = propose(img, mask, 0.1, ProposalConfig(speck_sigmas_mm=speck))
+    speck = overrides.get("speck_sigmas_mm", (0.1, 0.4))
+    boxes, scores = propose(img, mask, 0.1, ProposalConfig(**overrides))
     assert boxes.dtype == np.float32 and boxes.shape[1] == 4 and len(boxes) == len(scores)
     assert np.all(np.diff(scores) <= 0)  # sorted by score
     assert box_iou(box[None], boxes).max() >= (0.5 if speck else 0.3)
@@ -109,3 +121,12 @@ def test_propose_finds_the_cluster(speck):
 def test_propose_on_a_blank_image_returns_nothing():
     boxes, scores = propose(np.zeros((200, 200), np.float32), None, 0.1, ProposalConfig())
     assert boxes.shape == (0, 4) and scores.shape == (0,)
+
+
+def test_max_proposals_keeps_the_best_scoring():
+    img, mask, _ = _breast_with_cluster()
+    every, every_scores = propose(img, mask, 0.1, ProposalConfig(max_proposals=None))
+    assert len(every) > 3
+    few, few_scores = propose(img, mask, 0.1, ProposalConfig(max_proposals=3))
+    np.testing.assert_array_equal(few, every[:3])
+    np.testing.assert_array_equal(few_scores, every_scores[:3])

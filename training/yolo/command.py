@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     import logging
 
     from calcsdk.training.datasets import load_coco
@@ -59,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
             groups, [r.image_label for r in records], args.val_fraction, seed=config.seed
         )
         train_records, val_records = [records[i] for i in train], [records[i] for i in val]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    split = {"train": [str(r.image_path) for r in train_records]}
+    split["val"] = [str(r.image_path) for r in val_records]
+    (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")  # for int8 calibration
     result = train_yolo(
         train_records,
         config,
