@@ -266,16 +266,36 @@ def calibration_crops(
     return np.concatenate(chunks)[:n]
 
 
+def add_model_variant(
+    bundle_dir: str | os.PathLike, role: str, key: str, staged: Path, entry: dict[str, Any]
+) -> Path:
+    """Add (or replace) model ``key`` (e.g. ``fc7@int8``) to the bundle directory: the file
+    ``staged`` is copied in under its own name, the manifest entry is ``role``'s entry updated
+    with ``entry``, and the bundle is rewritten and re-verified. Returns the bundle directory."""
+    root = Path(bundle_dir)
+    if not root.is_dir():
+        raise ValueError(f"adding {key} needs a bundle directory, got {root}")
+    bundle = load_bundle(root)
+    manifest = {k: v for k, v in bundle.manifest.items() if k != "files"}
+    models = dict(manifest["models"])
+    models[key] = {**dict(models[role]), "file": staged.name, **entry}
+    manifest["models"] = models
+    files = {name: root / name for name in bundle.manifest["files"] if name != staged.name}
+    files[staged.name] = staged
+    (root / staged.name).unlink(missing_ok=True)
+    write_bundle(root, manifest, files)
+    log.info("added %s to %s", key, root)
+    return root
+
+
 def add_int8_fc7(
     bundle_dir: str | os.PathLike, calibration: np.ndarray, *, activation_type: str = "quint8"
 ) -> Path:
     """Quantise the bundle's fp32 ``fc7`` and add it as ``fc7@int8`` (file ``INT8_FILE``);
     the manifest is rewritten and the bundle re-verified. Returns the bundle directory."""
     bundle = load_bundle(bundle_dir)
-    root = Path(bundle_dir)
-    if not root.is_dir():
-        raise ValueError(f"add_int8_fc7 needs a bundle directory, got {root}")
-    fp32 = bundle.models["fc7"]
+    if not Path(bundle_dir).is_dir():
+        raise ValueError(f"add_int8_fc7 needs a bundle directory, got {bundle_dir}")
     with tempfile.TemporaryDirectory(prefix="calcsdk-int8-") as tmp:
         staged = quantize_fc7(
             bundle.model_path("fc7"),
@@ -283,15 +303,11 @@ def add_int8_fc7(
             calibration,
             activation_type=activation_type,
         )
-        manifest = {k: v for k, v in bundle.manifest.items() if k != "files"}
-        models = dict(manifest["models"])
-        models[INT8_KEY] = {
-            **dict(models["fc7"]),
-            "file": INT8_FILE,
+        entry = {
             "inputs": [FC7_INPUT],
             "outputs": [FC7_OUTPUT],
             "precision": "int8",
-            "opset": fp32.opset,
+            "opset": bundle.models["fc7"].opset,
             "quantization": {
                 "format": "QDQ static",
                 "weights": "qint8 per-channel symmetric",
@@ -299,13 +315,7 @@ def add_int8_fc7(
                 "calibration_crops": len(calibration),
             },
         }
-        manifest["models"] = models
-        files = {name: root / name for name in bundle.manifest["files"] if name != INT8_FILE}
-        files[INT8_FILE] = staged
-        (root / INT8_FILE).unlink(missing_ok=True)
-        write_bundle(root, manifest, files)
-    log.info("added %s to %s", INT8_KEY, root)
-    return root
+        return add_model_variant(bundle_dir, "fc7", INT8_KEY, staged, entry)
 
 
 def as_mammogram(image: Any) -> Mammogram:
@@ -320,6 +330,7 @@ def as_mammogram(image: Any) -> Mammogram:
 __all__ = [
     "ArrayCalibrationReader",
     "add_int8_fc7",
+    "add_model_variant",
     "as_mammogram",
     "calibration_crops",
     "quantize_fc7",

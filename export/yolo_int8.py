@@ -10,7 +10,6 @@ the int8 graph.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -19,12 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from calcsdk.bundle import load_bundle, write_bundle
-from calcsdk.export.quantize import YOLO_INT8_OPS, as_mammogram, quantize_yolo
-from calcsdk.pipelines.yolo import MODEL_ROLE, YoloSettings
+from calcsdk.bundle import load_bundle
+from calcsdk.export.quantize import (
+    YOLO_INT8_OPS,
+    add_model_variant,
+    as_mammogram,
+    quantize_yolo,
+)
+from calcsdk.pipelines.yolo import MODEL_ROLE
 from calcsdk.tiling import tile_input
-
-log = logging.getLogger(__name__)
 
 YOLO_INT8_FILE = "yolov4_int8.onnx"
 YOLO_INT8_KEY = f"{MODEL_ROLE}@int8"
@@ -87,19 +89,13 @@ def add_int8_yolo(bundle_dir: str | os.PathLike, calibration: np.ndarray) -> Pat
     bundle = load_bundle(root)
     if bundle.pipeline != MODEL_ROLE:
         raise ValueError(f"{root}: not a YOLOv4 bundle (pipeline {bundle.pipeline!r})")
-    YoloSettings.from_sections(bundle.section("preprocess"), bundle.section("yolo"))
-    fp32 = bundle.models[MODEL_ROLE]
     with tempfile.TemporaryDirectory(prefix="calcsdk-int8-") as tmp:
         staged = quantize_yolo(
             bundle.model_path(MODEL_ROLE), Path(tmp) / YOLO_INT8_FILE, calibration
         )
-        manifest = {k: v for k, v in bundle.manifest.items() if k != "files"}
-        models = dict(manifest["models"])
-        models[YOLO_INT8_KEY] = {
-            **dict(models[MODEL_ROLE]),
-            "file": YOLO_INT8_FILE,
+        entry = {
             "precision": "int8",
-            "opset": fp32.opset,
+            "opset": bundle.models[MODEL_ROLE].opset,
             "quantization": {
                 "format": "QDQ static",
                 "weights": "qint8 per-channel symmetric",
@@ -108,10 +104,4 @@ def add_int8_yolo(bundle_dir: str | os.PathLike, calibration: np.ndarray) -> Pat
                 "calibration_tiles": len(calibration),
             },
         }
-        manifest["models"] = models
-        files = {name: root / name for name in bundle.manifest["files"] if name != YOLO_INT8_FILE}
-        files[YOLO_INT8_FILE] = staged
-        (root / YOLO_INT8_FILE).unlink(missing_ok=True)
-        write_bundle(root, manifest, files)
-    log.info("added %s to %s", YOLO_INT8_KEY, root)
-    return root
+        return add_model_variant(root, MODEL_ROLE, YOLO_INT8_KEY, staged, entry)
