@@ -50,7 +50,7 @@ EXTRAS = {
         "tqdm>=4.60",
         "matplotlib>=3.7",
     ],
-    "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
+    "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0", "cuda-python>=12.0"],
     "dicom": [
         "pydicom>=3.0",
         "pylibjpeg>=2.0",

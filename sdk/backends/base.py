@@ -44,6 +44,7 @@ class Backend(Protocol):
 # name -> "module:Class"; the module is imported only when the backend is requested.
 _REGISTRY: dict[str, str] = {
     "onnxruntime": "calcsdk.backends.onnxruntime:OnnxRuntimeBackend",
+    "tensorrt": "calcsdk.backends.tensorrt:TensorRTBackend",
 }
 
 

@@ -22,5 +22,5 @@ def test_writes_a_png_for_two_reports(tmp_path):
 def test_a_report_without_a_curve_is_refused(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"overall": {}}))
-    with pytest.raises(ValueError, match="no overall.froc.any"):
+    with pytest.raises(ValueError, match=r"no overall\.froc\.any"):
         load_curve(path)
