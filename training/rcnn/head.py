@@ -75,10 +75,13 @@ def train_head(
     *,
     calib_features: np.ndarray | None = None,
     calib_labels: np.ndarray | None = None,
+    calib_weights: np.ndarray | None = None,
 ) -> LinearSvmHead:
     """Fit the head. Labels: 0..num_classes-1 positives, ``num_classes`` background; other
     values (e.g. -1 = ignored) are dropped. Calibration uses ``calib_*`` (validation data) when
-    given, else the training data (then the probabilities are optimistic; say so)."""
+    given, else the training data (then the probabilities are optimistic; say so).
+    ``calib_weights`` ((M,) float, optional) weights the calibration rows, e.g. to restore the
+    share of background that subsampling removed; without it every row counts once."""
     features = np.asarray(features, np.float32)
     labels = np.asarray(labels, np.int64)
     keep = (labels >= 0) & (labels <= num_classes)
@@ -94,10 +97,12 @@ def train_head(
     weight, bias = np.stack(weights), np.asarray(biases)
     if calib_features is None or calib_labels is None:
         log.warning("calibrating the SVM head on its training data: probabilities are optimistic")
-        calib_features, calib_labels = features, labels
+        calib_features, calib_labels, calib_weights = features, labels, None
     cz = scaler.transform(np.asarray(calib_features, np.float32))
     margins = cz @ weight.T + bias
-    platt_a, platt_b = _platt(margins, np.asarray(calib_labels, np.int64), num_classes)
+    platt_a, platt_b = _platt(
+        margins, np.asarray(calib_labels, np.int64), num_classes, calib_weights
+    )
     scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_)
     return LinearSvmHead(scaler.mean_, scale, weight, bias, platt_a, platt_b)
 
@@ -142,9 +147,10 @@ def _fit_one_vs_rest(z, labels, c, config: HeadConfig, rng) -> tuple[np.ndarray,
 
 
 def _platt(
-    margins: np.ndarray, labels: np.ndarray, num_classes: int
+    margins: np.ndarray, labels: np.ndarray, num_classes: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class logistic fit of P(class | margin): Platt scaling (Platt 1999)."""
+    """Per-class logistic fit of P(class | margin): Platt scaling (Platt 1999), with optional
+    per-row weights."""
     a, b = np.ones(num_classes), np.zeros(num_classes)
     for c in range(num_classes):
         y = (labels == c).astype(np.int64)
@@ -153,6 +159,8 @@ def _platt(
                 "class %d has a single outcome in the calibration set; Platt left at identity", c
             )
             continue
-        lr = LogisticRegression(C=1e4, max_iter=1000).fit(margins[:, c : c + 1], y)
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(
+            margins[:, c : c + 1], y, sample_weight=weights
+        )
         a[c], b[c] = float(lr.coef_[0, 0]), float(lr.intercept_[0])
     return a, b

@@ -41,13 +41,16 @@ class SampleConfig:
 class ImageSamples:
     """Labelled crops of one image. boxes (N, 4) float32 working frame; labels (N,) int64
     (0 malignant, 1 benign, 2 background); is_gt (N,) bool (the ground-truth box itself);
-    crops (N, 1, S, S) float16."""
+    crops (N, 1, S, S) float16; weights (N,) float32: how many of the image's proposals each
+    sample stands for (1 for positives; background proposals / background kept for background,
+    so that weighted statistics match the deployed proposal mix)."""
 
     image_index: int
     boxes: np.ndarray
     labels: np.ndarray
     is_gt: np.ndarray
     crops: np.ndarray
+    weights: np.ndarray | None = None
 
 
 def working_ground_truth(record: ImageRecord, working: WorkingImage) -> np.ndarray:
@@ -83,11 +86,14 @@ def image_samples(index: int, record: ImageRecord, config: SampleConfig) -> Imag
     labels, _ = label_proposals(candidates, gt, gt_labels, background_label=BACKGROUND)
     positives = np.flatnonzero((labels != IGNORE) & (labels != BACKGROUND))
     background = np.flatnonzero(labels == BACKGROUND)
+    background_total = len(background)
     background = rng.permutation(background)[: config.negatives_per_image]
     keep = np.concatenate([positives, background])
     boxes = np.concatenate([gt, candidates[keep]]).astype(np.float32)
     labels = np.concatenate([gt_labels, labels[keep]])
     is_gt = np.concatenate([np.ones(len(gt), bool), np.zeros(len(keep), bool)])
+    weights = np.ones(len(boxes), np.float32)
+    weights[labels == BACKGROUND] = background_total / max(len(background), 1)
     valid = (boxes[:, 2] > boxes[:, 0] + 1) & (boxes[:, 3] > boxes[:, 1] + 1)
     crops = roi_crops(
         working.image01,
@@ -96,4 +102,4 @@ def image_samples(index: int, record: ImageRecord, config: SampleConfig) -> Imag
         size=config.crop_size,
         context_pad=config.context_pad,
     ).astype(np.float16)
-    return ImageSamples(index, boxes[valid], labels[valid], is_gt[valid], crops)
+    return ImageSamples(index, boxes[valid], labels[valid], is_gt[valid], crops, weights[valid])

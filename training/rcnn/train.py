@@ -71,6 +71,13 @@ def collect_samples(
     return out
 
 
+def _weights(samples: ImageSamples) -> np.ndarray:
+    """(N,) float32 sample weights (ones for samples made before weights existed)."""
+    if samples.weights is None:
+        return np.ones(len(samples.labels), np.float32)
+    return samples.weights
+
+
 def _stack(samples: Sequence[ImageSamples], rows=None) -> tuple[np.ndarray, np.ndarray]:
     crops = np.concatenate([s.crops for s in samples]) if samples else np.zeros((0, 1, 227, 227))
     labels = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
@@ -125,6 +132,8 @@ def train_rcnn(
     _, fc7_train = predict(alexnet, x_train[svm_rows].astype(np.float32))
     val_rows = ~np.concatenate([s.is_gt for s in val])  # calibrate on proposals, as deployed
     _, fc7_val = predict(alexnet, x_val[val_rows].astype(np.float32))
+    # background samples weighted back to the deployed proposal mix (~1 in 30 is kept)
+    val_weights = np.concatenate([_weights(s) for s in val])[val_rows]
     head = train_head(
         fc7_train,
         y_train[svm_rows],
@@ -132,6 +141,7 @@ def train_rcnn(
         config.head,
         calib_features=fc7_val,
         calib_labels=y_val[val_rows],
+        calib_weights=val_weights,
     )
     head.save(out / "head.npz")
     seconds["svm"] = time.perf_counter() - t
