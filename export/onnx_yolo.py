@@ -222,6 +222,7 @@ def write_yolo_bundle(
             "nms_iou": thresholds.nms_iou,
             "max_detections": thresholds.max_detections,
             "min_size_px": thresholds.min_size_px,
+            "nms_containment": thresholds.nms_containment,
         },
         "models": {
             MODEL_ROLE: {

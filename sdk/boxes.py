@@ -181,14 +181,28 @@ def _check_iou_threshold(iou_threshold: float) -> float:
     return iou_threshold
 
 
-def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+def _greedy_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float,
+    containment_threshold: float | None = None,
+) -> np.ndarray:
     order = np.argsort(-scores, kind="stable")  # decreasing score, ties by lower index first
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = []
     while order.size > 0:
         best, rest = order[0], order[1:]
         keep.append(best)
         iou = _pairwise_iou(boxes[best : best + 1], boxes[rest])[0]
-        order = rest[iou <= iou_threshold]
+        survive = iou <= iou_threshold
+        if containment_threshold is not None and rest.size:
+            lt = np.maximum(boxes[best, :2], boxes[rest, :2])
+            rb = np.minimum(boxes[best, 2:], boxes[rest, 2:])
+            inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+            smaller = np.minimum(areas[best], areas[rest])
+            contained = np.where(smaller > 0, inter / np.where(smaller > 0, smaller, 1), 0.0)
+            survive &= contained <= containment_threshold
+        order = rest[survive]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -209,15 +223,24 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 
 def batched_nms(
-    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    iou_threshold: float,
+    containment_threshold: float | None = None,
 ) -> np.ndarray:
     """Class-wise NMS: boxes with different ``labels`` never suppress each other.
+
+    With ``containment_threshold``, a box is also dropped when more than that share of the
+    smaller of it and a kept box lies inside the other (intersection / smaller area): nested
+    boxes of one calcification cluster have a low IoU but a containment near 1.
 
     Uses torchvision's offset trick (each class is shifted by ``label * (max_coordinate + 1)`` so
     that boxes of different classes cannot overlap), in float64.
 
     Args:
-        boxes: (N, 4) xyxy; scores: (N,); labels: (N,) integers; iou_threshold in [0, 1].
+        boxes: (N, 4) xyxy; scores: (N,); labels: (N,) integers; iou_threshold in [0, 1];
+        containment_threshold in [0, 1] or None (IoU only, as torchvision).
     Returns:
         (K,) int64 indices of the kept boxes, sorted by decreasing score (ties: lower index).
     """
@@ -234,4 +257,6 @@ def batched_nms(
         return np.zeros(0, dtype=np.int64)
     span = boxes.max() - min(boxes.min(), 0.0) + 1.0
     offsets = (labels.astype(np.float64) - labels.min()) * span
-    return _greedy_nms(boxes + offsets[:, None], scores, iou_threshold)
+    if containment_threshold is not None:
+        containment_threshold = _check_iou_threshold(containment_threshold)
+    return _greedy_nms(boxes + offsets[:, None], scores, iou_threshold, containment_threshold)

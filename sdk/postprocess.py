@@ -30,6 +30,9 @@ class PostprocessConfig:
     nms_iou: float = 0.3  # class-wise NMS IoU
     max_detections: int = 100  # top-k per image after NMS
     min_size_px: float = 1.0  # boxes narrower than this (working pixels) are dropped
+    nms_containment: float | None = None  # also suppress a box whose intersection with a
+    # better box of its class exceeds this share of the smaller one (nested cluster boxes);
+    # None: IoU only
 
 
 def postprocess(
@@ -62,8 +65,8 @@ def postprocess(
     # 3. empty boxes
     keep = remove_small_boxes(boxes, config.min_size_px)
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    # 4. class-wise NMS (returns indices sorted by decreasing score)
-    keep = batched_nms(boxes, scores, labels, config.nms_iou)
+    # 4. class-wise NMS, optionally containment-aware (indices sorted by decreasing score)
+    keep = batched_nms(boxes, scores, labels, config.nms_iou, config.nms_containment)
     # 5. top-k
     keep = keep[: config.max_detections]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]

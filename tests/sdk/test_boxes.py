@@ -256,3 +256,18 @@ def test_nms_rejects(scores, labels, threshold, error):
 
 def test_empty_batched_nms():
     assert batched_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), 0.5).shape == (0,)
+
+
+def test_containment_suppresses_nested_boxes_of_one_class_only():
+    boxes = np.array(
+        [[0, 0, 100, 100], [10, 10, 40, 40], [60, 60, 110, 110], [10, 10, 40, 40]], np.float32
+    )
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    labels = np.array([0, 0, 0, 1])
+    # IoU only: the small box inside the big one (IoU 0.09) survives
+    np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.3), [0, 1, 2, 3])
+    # containment 0.7: box 1 lies wholly inside box 0 (same class) and goes; box 2 is 16% inside
+    # box 0 and stays; box 3 is nested too but of another class
+    np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.3, 0.7), [0, 2, 3])
+    with pytest.raises(ValueError):
+        batched_nms(boxes, scores, labels, 0.3, 1.5)
