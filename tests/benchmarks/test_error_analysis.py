@@ -1,0 +1,31 @@
+"""The error-analysis harness groups clusters and writes readable tables."""
+
+from __future__ import annotations
+
+from calcsdk.benchmarks.error_analysis import _group, _size_bin, markdown
+
+
+def test_size_bins_cover_the_range():
+    assert [_size_bin(v) for v in (5.0, 8.0, 15.0, 15.1)] == [
+        "< 8 mm", "8-15 mm", "8-15 mm", "> 15 mm"
+    ]  # fmt: skip
+
+
+def test_groups_report_shares_per_value():
+    rows = [
+        {"density": "B", "proposed": True, "found": True, "correct": False},
+        {"density": "B", "proposed": False, "found": False, "correct": False},
+        {"density": "C", "proposed": None, "found": True, "correct": True},
+    ]
+    groups = _group(rows, "density")
+    assert groups["B"] == {"clusters": 2, "proposed": 0.5, "found": 0.5, "correct_class": 0.0}
+    assert groups["C"]["proposed"] is None and groups["C"]["correct_class"] == 1.0
+    report = {
+        "model": "m@1", "images": 2, "clusters": 3, "median_seconds_per_image": 1.0,
+        "tables": {"table6": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "map": 0.4},
+                   "sensitivity_at_fp": {"0.5": 0.1, "1.0": 0.2, "2.0": 0.3}},
+        "breakdown": {"density": groups},
+        "false_positives_per_image_cf_0.5": {"B": {"images": 1, "mean": 2.0}},
+    }  # fmt: skip
+    text = markdown(report)
+    assert "| B | 2 | 0.50 | 0.50 | 0.00 |" in text and "| C | 1 | - | 1.00 | 1.00 |" in text
