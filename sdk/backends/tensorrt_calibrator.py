@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from calcsdk.backends.tensorrt_engine import cuda_check, import_cudart, import_tensorrt
+from calcsdk.batch.durable import atomic_write_bytes
 from calcsdk.errors import BackendUnavailableError
 
 CALIBRATION_BATCH = 16  # images per calibration batch; the last incomplete batch is dropped
@@ -123,10 +123,7 @@ def array_int8_calibrator_class() -> type:
 
         def write_calibration_cache(self, cache: Any) -> None:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.cache_file.name, dir=self.cache_file.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(bytes(cache))
-            os.replace(tmp, self.cache_file)
+            atomic_write_bytes(self.cache_file, bytes(cache))
 
         def close(self) -> None:
             """Free the device buffers (idempotent)."""

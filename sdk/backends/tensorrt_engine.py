@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from calcsdk.batch.durable import atomic_write_bytes
 from calcsdk.bundle import sha256_file
 from calcsdk.errors import BackendUnavailableError
 
@@ -272,7 +273,7 @@ def load_or_build(
 ) -> bytes:
     """The engine of ``onnx_path`` for ``key``: read from ``cache_dir / key.file_name()`` when
     present (and not ``rebuild``), else built with :func:`build_engine` and written there
-    atomically (temporary file in ``cache_dir``, then ``os.replace``). Returns its bytes."""
+    atomically (:func:`calcsdk.batch.durable.atomic_write_bytes`). Returns its bytes."""
     import_tensorrt()  # refuse early, naming the package, even when a cached file exists
     cache_dir = Path(cache_dir)
     path = cache_dir / key.file_name()
@@ -282,12 +283,5 @@ def load_or_build(
     log.info("building TensorRT %s engine for %s -> %s", key.precision, onnx_path, path)
     data = build_engine(onnx_path, key, calibrator=calibrator, workspace_bytes=workspace_bytes)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return data

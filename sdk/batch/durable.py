@@ -35,17 +35,16 @@ def _fsync_folder(folder: str) -> None:
             os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> None:
-    """Create or replace the text file ``path`` with what ``write(handle)`` writes, atomically.
-
-    The content goes to a temporary file beside ``path``, is flushed and fsynced, then renamed
-    over ``path``. If ``write`` raises, ``path`` is left untouched and the temporary file removed.
-    """
+def _atomic_replace(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> None:
+    """Write a temporary file beside ``path`` (opened with ``mode``), flush and fsync it, rename
+    it over ``path`` and fsync the folder; on any error ``path`` is untouched and the temporary
+    file removed."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **text) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -57,23 +56,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> N
     _fsync_folder(folder)
 
 
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> None:
+    """Create or replace the text file ``path`` with what ``write(handle)`` writes, atomically.
+
+    The content goes to a temporary file beside ``path``, is flushed and fsynced, then renamed
+    over ``path``. If ``write`` raises, ``path`` is left untouched and the temporary file removed.
+    """
+    _atomic_replace(path, "w", write)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Create or replace the binary file ``path`` with ``data``, atomically (as
     :func:`atomic_write`)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(folder)
+    _atomic_replace(path, "wb", lambda handle: handle.write(data))
 
 
 def read_json_lines(path: str | os.PathLike, *, repair: bool = False) -> list[dict[str, Any]]:
