@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from calcsdk.detections import Detections
+from calcsdk.detections import Detections, GroundTruth
 from calcsdk.image import Mammogram
 from calcsdk.preprocess import breast_mask
 
@@ -41,6 +41,7 @@ CLASS_COLOURS_BGR: Mapping[str, tuple[int, int, int]] = {
     "normal": (200, 200, 200),  # grey
 }
 _PALETTE = ((235, 160, 40), (40, 200, 230), (200, 60, 200), (120, 120, 255))
+TRUTH_COLOUR_BGR = (255, 255, 255)  # ground truth: white, under the detections
 DEFAULT_MAX_SIDE = 2048
 WINDOW_PERCENTILES = (0.5, 99.5)
 EDGE_MARGIN_MM = 3.0  # skin-line band left out of the window statistics
@@ -99,28 +100,39 @@ def windowed_uint8(
 
 
 def render_overlay(
-    mammogram: Mammogram, detections: Detections, *, max_side: int = DEFAULT_MAX_SIDE
+    mammogram: Mammogram,
+    detections: Detections,
+    *,
+    max_side: int = DEFAULT_MAX_SIDE,
+    truths: GroundTruth | None = None,
 ) -> np.ndarray:
     """``(h, w, 3)`` uint8 BGR image: the windowed mammogram with one box per detection,
     coloured by class and labelled ``"<class> <score>"``; the best scores are drawn last (on top).
+    ``truths`` (optional, original-pixel xyxy like the detections): annotated lesions, drawn
+    first as white boxes labelled ``"GT <class>"``.
     """
     gray, scale = windowed_uint8(mammogram, max_side)
     canvas = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     side = max(canvas.shape[:2])
     thickness = max(1, round(side / 700))
     font_scale = max(0.35, side / 1800)
+    boxes: list[tuple[np.ndarray, tuple[int, int, int], str]] = []
+    if truths is not None:
+        for box, label in zip(truths.boxes, truths.labels, strict=True):
+            boxes.append((box, TRUTH_COLOUR_BGR, f"GT {truths.class_names[int(label)]}"))
     for row in np.argsort(detections.scores, kind="stable"):
         label = int(detections.labels[row])
         name = detections.class_names[label]
-        colour = _colour(name, label)
-        x1, y1, x2, y2 = (float(v) * scale for v in detections.boxes[row])
+        text = f"{name} {float(detections.scores[row]):.2f}"
+        boxes.append((detections.boxes[row], _colour(name, label), text))
+    for box, colour, text in boxes:
+        x1, y1, x2, y2 = (float(v) * scale for v in box)
         top_left = (int(np.floor(x1)), int(np.floor(y1)))
         bottom_right = (
             max(top_left[0], int(np.ceil(x2)) - 1),
             max(top_left[1], int(np.ceil(y2)) - 1),
         )
         cv2.rectangle(canvas, top_left, bottom_right, colour, thickness)
-        text = f"{name} {float(detections.scores[row]):.2f}"
         (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         text_y = (
             top_left[1] - base - 2
@@ -153,11 +165,13 @@ def write_overlay(
     detections: Detections,
     *,
     max_side: int = DEFAULT_MAX_SIDE,
+    truths: GroundTruth | None = None,
 ) -> None:
     """Render (see :func:`render_overlay`) and write a PNG atomically (temp file + rename)."""
     from calcsdk.batch.durable import atomic_write_bytes
 
-    ok, encoded = cv2.imencode(".png", render_overlay(mammogram, detections, max_side=max_side))
+    image = render_overlay(mammogram, detections, max_side=max_side, truths=truths)
+    ok, encoded = cv2.imencode(".png", image)
     if not ok:  # pragma: no cover - OpenCV's PNG encoder does not fail on uint8 BGR
         raise OSError(f"{os.fspath(path)}: PNG encoding failed")
     atomic_write_bytes(path, encoded.tobytes())

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from calcsdk.benchmarks.phantom import BREAST_LEVEL, NOISE_SIGMA, draw_phantom
-from calcsdk.detections import Detections
+from calcsdk.detections import Detections, GroundTruth
 from calcsdk.image import Mammogram
 from calcsdk.overlay import (
     CLASS_COLOURS_BGR,
+    TRUTH_COLOUR_BGR,
     display_window,
     render_overlay,
     windowed_uint8,
@@ -110,3 +111,22 @@ def test_write_overlay_png(tmp_path: Path):
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert image.shape == (*PHANTOM.shape, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temp file left
+
+
+def test_ground_truth_is_white_and_under_the_detections():
+    truths = GroundTruth(np.array([[60, 120, 120, 200], [10, 20, 40, 50]], np.float32), [1, 0])
+    canvas = render_overlay(
+        mammogram(PHANTOM), detections([[60, 120, 100, 180]], [0], [0.8]), truths=truths
+    )
+    assert tuple(int(v) for v in canvas[199, 90]) == TRUTH_COLOUR_BGR  # GT bottom edge only
+    assert tuple(int(v) for v in canvas[30, 10]) == TRUTH_COLOUR_BGR  # second GT, left edge
+    # where the detection and the first GT share the left edge, the detection is drawn on top
+    assert tuple(int(v) for v in canvas[160, 60]) == CLASS_COLOURS_BGR["malignant"]
+
+
+def test_write_overlay_with_ground_truth(tmp_path: Path):
+    path = tmp_path / "o.png"
+    truths = GroundTruth(np.array([[5, 5, 50, 60]], np.float32), [0])
+    write_overlay(path, mammogram(PHANTOM), Detections.empty(), truths=truths)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert tuple(int(v) for v in image[30, 5]) == TRUTH_COLOUR_BGR

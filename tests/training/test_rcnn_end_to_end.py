@@ -4,7 +4,6 @@ linear SVMs + Platt -> ONNX bundle -> calcsdk.Detector -> evaluation, against a 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -24,29 +23,13 @@ from calcsdk.training.rcnn.head import HeadConfig
 from calcsdk.training.rcnn.reference import ReferencePipeline
 from calcsdk.training.rcnn.samples import SampleConfig
 from calcsdk.training.rcnn.train import RcnnTrainConfig, train_rcnn
-from calcsdk.training.synth import command as synth
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    data = tmp_path_factory.mktemp("rcnn-data")
-    parser = argparse.ArgumentParser()
-    synth.add_arguments(parser)
-    args = [
-        "--out",
-        str(data),
-        "--images",
-        "24",
-        "--malignant-images",
-        "10",
-        "--benign-images",
-        "8",
-    ]
-    args += ["--boxes", "20", "--rois", "8", "--spacing", "0.1", "--size", "60x80mm"]
-    args += ["--film-fraction", "0", "--hard-fraction", "0", "--no-dicom", "--seed", "3"]
-    assert synth.run(parser.parse_args(args)) == 0
+def run(tmp_path_factory, tiny_detection_data):
+    data = tiny_detection_data
     records = load_coco(data / "annotations.json")
     train, val, test = records[:16], records[16:20], records[20:]
     config = RcnnTrainConfig(

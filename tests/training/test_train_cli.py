@@ -55,3 +55,9 @@ def test_every_trainer_has_help(trainer, capsys):
         main(["train", trainer, "--help"])
     assert info.value.code == 0
     assert f"usage: calcsdk train {trainer}" in capsys.readouterr().out
+
+
+def test_train_rcnn_rejects_zero_folds(tiny_coco, tmp_path):
+    with pytest.raises(SystemExit, match="--folds should be >= 1"):
+        main(["train", "rcnn", "--data", str(tiny_coco), "--out", str(tmp_path / "r"),
+              "--folds", "0", "--test-images", "377"])  # fmt: skip

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-boxes", type=int, help="EdgeBoxes proposals per image")
     parser.add_argument("--negatives-per-image", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="k-fold cross-validation over the training images (paper: 5); 1 = one split",
+    )
     parser.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
 
 
@@ -61,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         records = records[: args.max_images]
     train_idx, test_idx = paper_detector_split(records, n_test=args.test_images, seed=args.seed)
     train_all = [records[i] for i in train_idx]
+    if args.folds < 1:
+        raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
     fit_idx, val_idx = patient_stratified_split(
         [r.group_id for r in train_all],
         [r.image_label for r in train_all],
@@ -88,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         "images": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
         "classifier": str(args.classifier) if args.classifier else None,
     }
+    if args.folds > 1:
+        return _cross_validate(args, config, train_all, [records[i] for i in test_idx], provenance)
     result = train_rcnn(
         [train_all[i] for i in fit_idx],
         [train_all[i] for i in val_idx],
@@ -107,4 +117,34 @@ def run(args: argparse.Namespace) -> int:
             Detector(result.bundle_dir), [records[i] for i in test_idx], args.out / "eval"
         )
         print(markdown_tables(evaluation))
+    return 0
+
+
+def _cross_validate(args, config, train_all, test_records, provenance) -> int:
+    """``--folds K``: K R-CNNs, Tables 5/6 with ranges, the selected fold's bundle, report."""
+    from calcsdk.training.models.alexnet import AlexNetConfig
+    from calcsdk.training.rcnn.cross_validation import cross_validate_rcnn
+    from calcsdk.training.rcnn.cv_report import write_report
+
+    provenance = {**provenance, "images": {"train+val": len(train_all), "test": len(test_records)}}
+    summary = cross_validate_rcnn(
+        train_all,
+        test_records,
+        config,
+        args.out,
+        n_folds=args.folds,
+        classifier_weights=args.classifier,
+        model_config=AlexNetConfig(width=args.width),
+        bundle_name=f"calcsdk-{args.config}",
+        provenance=provenance,
+    )
+    t6 = summary["table6"]
+    print(f"bundle: {summary['bundle']} (fold {summary['selected_fold']} of {args.folds})")
+    for metric, spread in t6.items():
+        if spread["mean"] is not None:
+            print(f"{metric}: {spread['mean']:.3f} ({spread['min']:.3f}-{spread['max']:.3f})")
+    if not args.no_eval:
+        print(
+            f"report: {write_report(args.out, test_records, proposal_config=config.samples.proposals)}"
+        )
     return 0

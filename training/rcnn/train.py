@@ -99,13 +99,40 @@ def train_rcnn(
     provenance: dict | None = None,
 ) -> RcnnResult:
     """Train and export an R-CNN bundle to ``out_dir/bundle`` (see the module doc)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seconds = {}
     t = time.perf_counter()
     train = collect_samples(train_records, config.samples)
     val = collect_samples(val_records, config.samples, offset=len(train_records))
-    seconds["samples"] = time.perf_counter() - t
+    return fit_rcnn(
+        train,
+        val,
+        config,
+        out_dir,
+        classifier_weights=classifier_weights,
+        model_config=model_config,
+        bundle_name=bundle_name,
+        provenance=provenance,
+        seconds={"samples": time.perf_counter() - t},
+    )
+
+
+def fit_rcnn(
+    train: Sequence[ImageSamples],
+    val: Sequence[ImageSamples],
+    config: RcnnTrainConfig,
+    out_dir: str | Path,
+    *,
+    classifier_weights: str | Path | None,
+    model_config: AlexNetConfig,
+    bundle_name: str = "calcsdk-rcnn",
+    provenance: dict | None = None,
+    seconds: dict | None = None,
+) -> RcnnResult:
+    """Steps 2-5 of the module doc on samples already collected (:func:`collect_samples`):
+    ``train`` fine-tunes and fits the SVMs, ``val`` early-stops and calibrates. Resumes the
+    fine-tuning from ``out_dir/finetune/last.pt`` when it exists."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = dict(seconds or {})
 
     # 2. fine-tune on warped proposals (background = the classifier's "normal")
     t = time.perf_counter()
