@@ -13,6 +13,8 @@ predictions (one implementation of the metrics).
 
     python -m calcsdk.benchmarks.error_analysis --model sdk/data/models/default \\
         --data DIR --skip 150 --out benchmarks/results/error_analysis_default
+    python -m calcsdk.benchmarks.error_analysis --model RUN/bundle --data DIR \
+        --split RUN/cv.json --out benchmarks/results/rcnn_cv/error_analysis
 """
 
 from __future__ import annotations
@@ -82,8 +84,30 @@ def _proposal_best_iou(bundle_path: str, record, boxes: np.ndarray) -> np.ndarra
     return box_iou(boxes.astype(np.float32), original).max(axis=1)
 
 
-def analyse(model: str, data: Path, skip: int, limit: int | None) -> dict:
-    records = load_coco(data / "annotations.json")[skip:]
+def held_out_paths(split: Path) -> set[str]:
+    """Resolved image paths of a run's held-out images: ``split.json`` of ``calcsdk train
+    rcnn`` (key ``test``) or ``cv.json`` of ``--folds`` (key ``test_images``).
+
+    Raises:
+        ValueError: the file has neither key.
+    """
+    saved = json.loads(split.read_text())
+    paths = saved.get("test", saved.get("test_images"))
+    if not isinstance(paths, list):
+        raise ValueError(f"{split}: no 'test' or 'test_images' list of image paths")
+    return {str(Path(p).resolve()) for p in paths}
+
+
+def analyse(
+    model: str, data: Path, skip: int, limit: int | None, split: Path | None = None
+) -> dict:
+    """Every cluster of the images ``[skip:skip+limit]`` of ``data`` (only those listed in
+    ``split`` when given, see :func:`held_out_paths`), as the module doc describes."""
+    records = load_coco(data / "annotations.json")
+    if split is not None:
+        keep = held_out_paths(split)
+        records = [r for r in records if str(Path(r.image_path).resolve()) in keep]
+    records = records[skip:]
     records = records[:limit] if limit else records
     clusters = _clusters(data / "annotations.json")
     detector = Detector(model)
@@ -186,9 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="calcsdk synth output folder")
     parser.add_argument("--skip", type=int, default=0, help="skip the first N images (training)")
     parser.add_argument("--limit", type=int, default=None, help="use at most N images")
+    parser.add_argument(
+        "--split", type=Path, help="only these held-out images: a run's split.json or cv.json"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output prefix (.json, .md)")
     args = parser.parse_args(argv)
-    report = analyse(args.model, args.data, args.skip, args.limit)
+    report = analyse(args.model, args.data, args.skip, args.limit, args.split)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from calcsdk.benchmarks.error_analysis import _group, _size_bin, markdown
+import json
+from pathlib import Path
+
+import pytest
+
+from calcsdk.benchmarks.error_analysis import _group, _size_bin, held_out_paths, markdown
 
 
 def test_size_bins_cover_the_range():
@@ -29,3 +34,20 @@ def test_groups_report_shares_per_value():
     }  # fmt: skip
     text = markdown(report)
     assert "| B | 2 | 0.50 | 0.50 | 0.00 |" in text and "| C | 1 | - | 1.00 | 1.00 |" in text
+
+
+@pytest.mark.parametrize("key", ["test", "test_images"])
+def test_split_files_name_the_held_out_images(tmp_path, key):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({key: ["a.png", str(tmp_path / "b.png")]}))
+    assert held_out_paths(split) == {
+        str((tmp_path / "b.png").resolve()),
+        str(Path("a.png").resolve()),
+    }
+
+
+def test_split_file_without_test_images_is_an_error(tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": []}))
+    with pytest.raises(ValueError, match="no 'test' or 'test_images'"):
+        held_out_paths(split)

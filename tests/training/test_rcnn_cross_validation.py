@@ -156,3 +156,13 @@ def test_summarise_spread_over_the_folds_test_figures():
     assert summary["table5"]["malignant"]["recall_cf_0.5"]["sd"] == 0.0
     with pytest.raises(ValueError, match="no folds"):
         summarise([])
+
+
+def test_overlays_show_different_patients_first():
+    from types import SimpleNamespace
+
+    from calcsdk.training.rcnn.cv_report import _one_per_patient
+
+    records = [SimpleNamespace(group_id=g, name=i) for i, g in enumerate("aabbc")]
+    assert [r.name for r in _one_per_patient(records, 4)] == [0, 2, 4, 1]
+    assert [r.name for r in _one_per_patient(records, 2)] == [0, 2]

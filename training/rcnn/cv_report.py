@@ -155,8 +155,10 @@ def write_report(
     froc_plot.plot(curves, run / "froc.png")
 
     detector = Detector(run / "bundle")
-    shown = [r for r in test_records if r.num_boxes][:overlays]
+    shown = _one_per_patient([r for r in test_records if r.num_boxes], overlays)
     (run / "overlays").mkdir(exist_ok=True)
+    for stale in (run / "overlays").glob("*.png"):  # from an earlier report of this run
+        stale.unlink()
     for record, truth in zip(shown, records_to_ground_truth(shown), strict=True):
         mammogram = read_mammogram(record.image_path, spacing_mm=record.spacing_mm)
         detections = detector.detect(mammogram, conf=0.5)
@@ -179,3 +181,12 @@ def write_report(
     path = run / "report.md"
     path.write_text(markdown(summary, run, recall))
     return path
+
+
+def _one_per_patient(records: Sequence[ImageRecord], count: int) -> list[ImageRecord]:
+    """Up to ``count`` records, different patients first (then the rest, in order)."""
+    seen, first, rest = set(), [], []
+    for record in records:
+        (rest if record.group_id in seen else first).append(record)
+        seen.add(record.group_id)
+    return (first + rest)[:count]
