@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from calcsdk.model_io import HEAD_INPUT, HEAD_OUTPUT
+from calcsdk.model_io import BOX_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 
 OPSET = 18
 
@@ -49,19 +49,39 @@ def export_head(
     metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write ``scores = sigmoid(fc7 @ weight.T + bias)``: ``fc7`` (N, D) -> ``scores`` (N, C)."""
+    return _export_linear(weight, bias, path, HEAD_OUTPUT, "svm_head", True, metadata)
+
+
+def export_box_regressor(
+    weight: np.ndarray,
+    bias: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write ``deltas = fc7 @ weight.T + bias``: ``fc7`` (N, D) -> ``deltas`` (N, 4), the
+    class-agnostic R-CNN box regressor (standardisation already folded into ``weight, bias``)."""
+    if np.shape(weight)[0] != 4:
+        raise ValueError(f"a box regressor has 4 outputs, got weight of shape {np.shape(weight)}")
+    return _export_linear(weight, bias, path, BOX_OUTPUT, "box_regressor", False, metadata)
+
+
+def _export_linear(weight, bias, path, output: str, name: str, sigmoid: bool, metadata) -> Path:
+    """One Gemm (``fc7 @ weight.T + bias``), optionally followed by a Sigmoid, as ONNX."""
     from calcsdk.export.onnx_fc7 import set_metadata
 
     weight = np.asarray(weight, np.float32)
     bias = np.asarray(bias, np.float32).reshape(-1)
     c, d = weight.shape
+    gemm_out = "logits" if sigmoid else output
+    nodes = [helper.make_node("Gemm", [HEAD_INPUT, "W", "b"], [gemm_out], transB=1)]
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", [gemm_out], [output]))
     graph = helper.make_graph(
-        [
-            helper.make_node("Gemm", [HEAD_INPUT, "W", "b"], ["logits"], transB=1),
-            helper.make_node("Sigmoid", ["logits"], [HEAD_OUTPUT]),
-        ],
-        "svm_head",
+        nodes,
+        name,
         [helper.make_tensor_value_info(HEAD_INPUT, TensorProto.FLOAT, ["N", d])],
-        [helper.make_tensor_value_info(HEAD_OUTPUT, TensorProto.FLOAT, ["N", c])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", c])],
         initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -20,7 +20,7 @@ from calcsdk.export.parity import (
     tensor_error,
 )
 from calcsdk.image import read_mammogram
-from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT
+from calcsdk.model_io import BOX_INPUT, BOX_OUTPUT, FC7_INPUT, FC7_OUTPUT
 
 
 def export_run(
@@ -69,6 +69,7 @@ def _export_fp32(run_dir: str | Path, out: str | Path | None) -> Path:
     from calcsdk.postprocess import PostprocessConfig
     from calcsdk.proposals import ProposalConfig
     from calcsdk.training.classifier.checkpoint import load_classifier
+    from calcsdk.training.rcnn.box_regression import BoxRegressor
     from calcsdk.training.rcnn.head import LinearSvmHead
     from calcsdk.training.rcnn.samples import SampleConfig
     from calcsdk.training.rcnn.train import RcnnTrainConfig, export_rcnn_bundle
@@ -102,6 +103,9 @@ def _export_fp32(run_dir: str | Path, out: str | Path | None) -> Path:
         name=manifest["name"],
         provenance=manifest.get("provenance", {}),
         version=manifest["version"],
+        regressor=(
+            BoxRegressor.load(run / "box_regressor.npz") if "bbox" in source.models else None
+        ),
     )
 
 
@@ -121,6 +125,9 @@ def verify_run(run_dir: str | Path, bundle_dir: str | Path, n_images: int = 8) -
     report["fc7"] = fc7_parity(reference.alexnet, fc7)
     features = np.random.default_rng(1).random((33, reference.head.mean.shape[0]), np.float32)
     report["head"] = head_parity(reference.head, head, features * 4)
+    if reference.regressor is not None:
+        deltas = backend.load(bundle.model_path("bbox")).run({BOX_INPUT: features * 4})
+        report["bbox"] = tensor_error(deltas[BOX_OUTPUT], reference.regressor.deltas(features * 4))
 
     # detections on held-out images, with the same proposals for both pipelines
     split = json.loads((run / "split.json").read_text())
@@ -133,7 +140,7 @@ def verify_run(run_dir: str | Path, bundle_dir: str | Path, n_images: int = 8) -
         mammogram = read_mammogram(path)
         working = pipeline.prepare(mammogram)
         boxes = pipeline.propose(working)
-        ours.append(pipeline.finish(working, boxes, pipeline.score(working, boxes), 0.0))
+        ours.append(pipeline.back((working, boxes), 0.0))
         refs.append(reference(mammogram, 0.0, proposals=boxes))
     report["detections"] = detection_agreement(ours, refs)
     records = []
@@ -145,7 +152,10 @@ def verify_run(run_dir: str | Path, bundle_dir: str | Path, n_images: int = 8) -
     if "int8" in bundle.precisions("fc7"):
         report["int8"] = _int8_report(bundle_path, test_paths, ours, refs, records, data)
     worst = max(v["max_rel"] for v in report["fc7"].values())
-    report["fp32_ok"] = bool(worst <= FP32_RTOL and report["head"]["max_rel"] <= FP32_RTOL)
+    bbox_ok = report.get("bbox", {"max_rel": 0.0})["max_rel"] <= FP32_RTOL
+    report["fp32_ok"] = bool(
+        worst <= FP32_RTOL and report["head"]["max_rel"] <= FP32_RTOL and bbox_ok
+    )
     path = bundle_path.parent / "parity.json"
     path.write_text(json.dumps(report, indent=2))
     report["path"] = str(path)
@@ -179,8 +189,7 @@ def _int8_report(bundle_path, test_paths, fp32_detections, reference, records, d
     ours = []
     for path in test_paths:
         working = pipeline.prepare(read_mammogram(path))
-        boxes = pipeline.propose(working)
-        ours.append(pipeline.finish(working, boxes, pipeline.score(working, boxes), 0.0))
+        ours.append(pipeline.back((working, pipeline.propose(working)), 0.0))
     report["detections_vs_fp32"] = detection_agreement(ours, fp32_detections)
     report["detections_vs_reference"] = detection_agreement(ours, reference)
     if data and len(records) == len(test_paths):

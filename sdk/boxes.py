@@ -24,11 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "apply_box_deltas",
     "as_box_array",
     "batched_nms",
     "box_area",
     "box_iou",
     "clip_boxes",
+    "encode_box_deltas",
     "nms",
     "remove_small_boxes",
     "scale_boxes",
@@ -160,6 +162,56 @@ def scale_boxes(boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
     boxes = as_box_array(boxes)
     factors = np.array([_positive(sx, "sx"), _positive(sy, "sy")] * 2)
     return (boxes * factors).astype(np.float32)
+
+
+MAX_LOG_SCALE = float(np.log(4.0))  # a regressed box grows or shrinks at most 4x per side
+
+
+def _centre_size(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    size = boxes[:, 2:] - boxes[:, :2]
+    return boxes[:, :2] + 0.5 * size, size
+
+
+def encode_box_deltas(proposals: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """R-CNN box-regression targets (Girshick et al. 2014, appendix C) of ``proposals`` towards
+    ``targets``, row by row.
+
+    Args:
+        proposals, targets: (N, 4) xyxy in one pixel frame, positive widths and heights.
+    Returns:
+        (N, 4) float32 ``(dx, dy, dw, dh)``: centre shift in units of the proposal's width and
+        height, and log size ratios. :func:`apply_box_deltas` inverts it.
+    Raises:
+        ValueError: different lengths, or a box without positive width and height.
+    """
+    proposals, targets = as_box_array(proposals, "proposals"), as_box_array(targets, "targets")
+    if len(proposals) != len(targets):
+        raise ValueError(f"{len(proposals)} proposals but {len(targets)} targets")
+    (pc, ps), (tc, ts) = _centre_size(proposals), _centre_size(targets)
+    if (ps <= 0).any() or (ts <= 0).any():
+        raise ValueError("box regression needs boxes with positive width and height")
+    return np.concatenate([(tc - pc) / ps, np.log(ts / ps)], axis=1).astype(np.float32)
+
+
+def apply_box_deltas(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """Move ``boxes`` by R-CNN ``deltas`` (see :func:`encode_box_deltas`).
+
+    Args:
+        boxes: (N, 4) xyxy; deltas: (N, 4) ``(dx, dy, dw, dh)``. Log scales are clamped to
+            +-:data:`MAX_LOG_SCALE`, so a wild regressor cannot blow a box up.
+    Returns:
+        (N, 4) float32 xyxy in the frame of ``boxes`` (clip them with :func:`clip_boxes`).
+    Raises:
+        ValueError: ``deltas`` is not (N, 4) finite numbers.
+    """
+    boxes = as_box_array(boxes)
+    deltas = np.asarray(deltas, np.float64)
+    if deltas.shape != boxes.shape or not np.isfinite(deltas).all():
+        raise ValueError(f"deltas should be finite with shape {boxes.shape}, got {deltas.shape}")
+    centre, size = _centre_size(boxes)
+    centre = centre + deltas[:, :2] * size
+    size = size * np.exp(np.clip(deltas[:, 2:], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+    return np.concatenate([centre - 0.5 * size, centre + 0.5 * size], axis=1).astype(np.float32)
 
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:

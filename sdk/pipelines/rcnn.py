@@ -1,7 +1,9 @@
 """The paper's two-stage detector at inference time (Girshick et al. R-CNN, as in the paper):
 
     mammogram -> working frame -> EdgeBoxes proposals -> 227x227 warped crops
-              -> AlexNet fc7 (ONNX) -> linear SVM head + calibration (ONNX) -> postprocess
+              -> AlexNet fc7 (ONNX) -> linear SVM head + calibration (ONNX)
+              [-> class-agnostic box regression (ONNX), when the bundle has a ``bbox`` model]
+              -> postprocess
 
 Crops go through the CNN in chunks of ``chunk_size`` from one reused buffer, so memory stays
 bounded whatever the number of proposals.
@@ -14,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from calcsdk.backends.base import Backend
+from calcsdk.boxes import apply_box_deltas, clip_boxes
 from calcsdk.bundle import Bundle
 from calcsdk.detections import Detections
 from calcsdk.image import Mammogram
-from calcsdk.model_io import FC7_INPUT, FC7_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from calcsdk.model_io import BOX_INPUT, BOX_OUTPUT, FC7_INPUT, FC7_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 from calcsdk.postprocess import PostprocessConfig, postprocess
 from calcsdk.prepare import WorkingImage, prepare_mammogram, roi_crops
 from calcsdk.proposals import ProposalConfig, propose
@@ -45,7 +48,8 @@ class RcnnSettings:
 
 
 class RcnnPipeline:
-    """Loads the bundle's ``fc7`` and ``head`` models on ``backend``; call it per image."""
+    """Loads the bundle's ``fc7``, ``head`` (and optional ``bbox``) models on ``backend``; call
+    it per image."""
 
     def __init__(self, bundle: Bundle, backend: Backend, precision: str = "fp32"):
         self.bundle = bundle
@@ -55,6 +59,7 @@ class RcnnPipeline:
         self.class_names = bundle.class_names
         self.fc7 = backend.load(bundle.model_path("fc7", precision))
         self.head = backend.load(bundle.model_path("head", "fp32"))
+        self.bbox = backend.load(bundle.model_path("bbox")) if "bbox" in bundle.models else None
 
     def __call__(self, mammogram: Mammogram, confidence: float | None = None) -> Detections:
         return self.back(self.front(mammogram), confidence)
@@ -65,9 +70,10 @@ class RcnnPipeline:
         return working, self.propose(working)
 
     def back(self, front: tuple[WorkingImage, np.ndarray], confidence: float | None) -> Detections:
-        """Network half: crops, fc7, SVM head, postprocess."""
+        """Network half: crops, fc7, SVM head (and box regression), postprocess."""
         working, boxes = front
-        return self.finish(working, boxes, self.score(working, boxes), confidence)
+        scores, deltas = self.score_and_deltas(working, boxes)
+        return self.finish(working, self.refine(working, boxes, deltas), scores, confidence)
 
     def prepare(self, mammogram: Mammogram) -> WorkingImage:
         s = self.settings
@@ -80,8 +86,16 @@ class RcnnPipeline:
 
     def score(self, working: WorkingImage, boxes: np.ndarray) -> np.ndarray:
         """(N, C) float32 calibrated class probabilities of each proposal."""
+        return self.score_and_deltas(working, boxes)[0]
+
+    def score_and_deltas(
+        self, working: WorkingImage, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, C) float32 calibrated class probabilities of each proposal, and its (N, 4) float32
+        box-regression deltas (None when the bundle has no ``bbox`` model)."""
         s = self.settings
         scores = np.zeros((len(boxes), len(self.class_names)), np.float32)
+        deltas = None if self.bbox is None else np.zeros((len(boxes), 4), np.float32)
         buffer = np.empty(
             (min(s.chunk_size, max(len(boxes), 1)), 1, s.crop_size, s.crop_size), np.float32
         )
@@ -97,7 +111,17 @@ class RcnnPipeline:
             )
             fc7 = self.fc7.run({FC7_INPUT: crops})[FC7_OUTPUT]
             scores[start : start + len(chunk)] = self.head.run({HEAD_INPUT: fc7})[HEAD_OUTPUT]
-        return scores
+            if deltas is not None:
+                deltas[start : start + len(chunk)] = self.bbox.run({BOX_INPUT: fc7})[BOX_OUTPUT]
+        return scores, deltas
+
+    @staticmethod
+    def refine(working: WorkingImage, boxes: np.ndarray, deltas: np.ndarray | None) -> np.ndarray:
+        """(N, 4) float32 proposals moved by their regression ``deltas`` and clipped to the
+        working image (working frame); ``boxes`` unchanged when ``deltas`` is None."""
+        if deltas is None:
+            return boxes
+        return clip_boxes(apply_box_deltas(boxes, deltas), *working.image01.shape)
 
     def finish(
         self,

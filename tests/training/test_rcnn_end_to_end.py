@@ -19,6 +19,7 @@ from calcsdk.training.datasets.coco import load_coco
 from calcsdk.training.datasets.record import records_to_ground_truth
 from calcsdk.training.detector_evaluation import evaluate_records
 from calcsdk.training.models.alexnet import AlexNetConfig
+from calcsdk.training.rcnn.box_regression import BoxRegressionConfig
 from calcsdk.training.rcnn.head import HeadConfig
 from calcsdk.training.rcnn.reference import ReferencePipeline
 from calcsdk.training.rcnn.samples import SampleConfig
@@ -41,6 +42,7 @@ def run(tmp_path_factory, tiny_detection_data):
             jitter_per_gt=6,
         ),
         head=HeadConfig(initial_negatives=500, negatives_per_round=500, hard_negative_rounds=2),
+        box_regression=BoxRegressionConfig(),
         finetune_overrides={
             "epochs": 4,
             "batch_size": 32,
@@ -136,5 +138,24 @@ def test_export_verify_parity_report(run):
     assert report["fp32_ok"], report
     assert all(v["max_rel"] <= 1e-4 for v in report["fc7"].values())
     assert report["detections"]["matched_share"] == 1.0
+    assert report["bbox"]["max_rel"] <= 1e-4  # the ONNX box regressor vs numpy
     assert report["detections"]["max_score_diff"] < 1e-4
     assert json.loads((run_dir / "parity.json").read_text())["fp32_ok"] is True
+
+
+def test_detect_applies_the_box_regressor(run):
+    """The bundle carries the regressor; detect() = proposals moved by their deltas, then NMS."""
+    result, _, test = run
+    detector = Detector(result.bundle_dir)
+    assert "bbox" in detector.bundle.models
+    pipeline = detector._pipeline
+    working = pipeline.prepare(read_mammogram(test[0].image_path))
+    boxes = pipeline.propose(working)
+    scores, deltas = pipeline.score_and_deltas(working, boxes)
+    assert deltas.shape == (len(boxes), 4) and np.abs(deltas).max() > 0
+    refined = pipeline.refine(working, boxes, deltas)
+    assert refined.shape == boxes.shape and not np.allclose(refined, boxes)
+    expected = pipeline.finish(working, refined, scores, 0.0)
+    ours = detector.detect(test[0].image_path, conf=0.0)
+    np.testing.assert_array_equal(ours.boxes, expected.boxes)
+    np.testing.assert_array_equal(ours.scores, expected.scores)

@@ -1,6 +1,7 @@
 """The paper's method done plainly, kept for comparison: one proposal at a time, warped, through
 eager PyTorch AlexNet, then the linear SVM head (numpy, the same decision function
-scikit-learn's LinearSVC computes), then the shared postprocess.
+scikit-learn's LinearSVC computes) and, when the run has one, the box regressor (numpy), then the
+shared box refinement and postprocess.
 
 It shares the preprocessing, proposals, warp and postprocess with the SDK (one implementation of
 each), so it differs from the deployed pipeline only where it should: framework and batching.
@@ -17,12 +18,13 @@ import torch
 from calcsdk.bundle import load_bundle
 from calcsdk.detections import Detections
 from calcsdk.image import Mammogram
-from calcsdk.pipelines.rcnn import RcnnSettings
+from calcsdk.pipelines.rcnn import RcnnPipeline, RcnnSettings
 from calcsdk.postprocess import PostprocessConfig, postprocess
 from calcsdk.prepare import WorkingImage, prepare_mammogram, roi_crops
 from calcsdk.proposals import ProposalConfig, propose
 from calcsdk.training.classifier.checkpoint import load_classifier
 from calcsdk.training.models.alexnet import AlexNet
+from calcsdk.training.rcnn.box_regression import BoxRegressor
 from calcsdk.training.rcnn.head import LinearSvmHead
 
 
@@ -37,9 +39,11 @@ class ReferencePipeline:
         proposal_config: ProposalConfig,
         post_config: PostprocessConfig,
         class_names: tuple[str, ...],
+        regressor: BoxRegressor | None = None,
     ):
         self.alexnet = alexnet.eval()
         self.head = head
+        self.regressor = regressor
         self.settings = settings
         self.proposal_config = proposal_config
         self.post_config = post_config
@@ -47,9 +51,13 @@ class ReferencePipeline:
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> ReferencePipeline:
-        """From a ``calcsdk train rcnn`` run folder (``finetune/best.pt``, ``head.npz``, ``bundle/``)."""
+        """From a ``calcsdk train rcnn`` run folder (``finetune/best.pt``, ``head.npz``, ``bundle/``,
+        and ``box_regressor.npz`` when the bundle regresses boxes)."""
         run = Path(run_dir)
         bundle = load_bundle(run / "bundle")
+        regressor = (
+            BoxRegressor.load(run / "box_regressor.npz") if "bbox" in bundle.models else None
+        )
         return cls(
             load_classifier(run / "finetune" / "best.pt"),
             LinearSvmHead.load(run / "head.npz"),
@@ -57,6 +65,7 @@ class ReferencePipeline:
             ProposalConfig.from_dict(bundle.section("proposals")),
             PostprocessConfig(**bundle.section("thresholds")),
             bundle.class_names,
+            regressor,
         )
 
     def prepare(self, mammogram: Mammogram) -> WorkingImage:
@@ -67,11 +76,19 @@ class ReferencePipeline:
         boxes, _ = propose(working.image01, working.mask, working.spacing_mm, self.proposal_config)
         return boxes
 
-    @torch.no_grad()
     def score(self, working: WorkingImage, boxes: np.ndarray) -> np.ndarray:
         """(N, C) calibrated probabilities, one crop at a time."""
+        return self.score_and_deltas(working, boxes)[0]
+
+    @torch.no_grad()
+    def score_and_deltas(
+        self, working: WorkingImage, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, C) calibrated probabilities and (N, 4) box deltas (None without a regressor),
+        one crop at a time."""
         s = self.settings
         out = np.zeros((len(boxes), len(self.class_names)), np.float32)
+        deltas = None if self.regressor is None else np.zeros((len(boxes), 4), np.float32)
         for i, box in enumerate(boxes):
             crop = roi_crops(
                 working.image01,
@@ -82,7 +99,9 @@ class ReferencePipeline:
             )
             fc7 = self.alexnet.features_fc7(torch.from_numpy(crop)).numpy()
             out[i] = self.head.probabilities(fc7)[0]
-        return out
+            if deltas is not None:
+                deltas[i] = self.regressor.deltas(fc7)[0]
+        return out, deltas
 
     def __call__(
         self,
@@ -92,5 +111,6 @@ class ReferencePipeline:
     ) -> Detections:
         working = self.prepare(mammogram)
         boxes = self.propose(working) if proposals is None else proposals
-        scores = self.score(working, boxes)
+        scores, deltas = self.score_and_deltas(working, boxes)
+        boxes = RcnnPipeline.refine(working, boxes, deltas)
         return postprocess(boxes, scores, self.class_names, working, self.post_config, confidence)
