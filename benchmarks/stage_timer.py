@@ -33,8 +33,13 @@ __all__ = ["STAGES", "StageRecorder", "instrument", "percentiles", "restore"]
 # pipeline kind -> (method name -> stage, session attribute -> stage)
 STAGES: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = {
     "rcnn": (
-        {"prepare": "preprocess", "propose": "proposals", "score": "score", "finish": "nms"},
-        {"fc7": "cnn", "head": "svm"},
+        {
+            "prepare": "preprocess",
+            "propose": "proposals",
+            "score_and_deltas": "score",
+            "finish": "nms",
+        },
+        {"fc7": "cnn", "head": "svm", "bbox": "svm"},  # bbox: the optional box regressor
     ),
     "yolov4": (
         {"prepare": "letterbox", "infer": "network", "finish": "nms"},

@@ -154,6 +154,8 @@ def test_first_run_has_every_rcnn_stage(compare_report):
         first["stages"][s]["mean_ms"] for s in ("read", "preprocess", "proposals", "score", "nms")
     )
     assert parts <= e2e["mean_ms"] * 1.05  # the stages fit inside end-to-end
+    stages = first["stages"]  # the network stages nest inside "score", which detect() runs
+    assert stages["score"]["mean_ms"] >= stages["cnn"]["mean_ms"] > 0
     assert first["throughput_images_per_s"] == pytest.approx(1e3 / e2e["mean_ms"], rel=1e-6)
     assert first["ratio_to_first"] == {"end_to_end_p50": 1.0, "throughput": 1.0}
 
@@ -268,17 +270,17 @@ class FakePipeline:
     def propose(self, working):
         return [1, 2, 3]
 
-    def score(self, working, boxes):
-        return [self.fc7.run({"x": b}) for b in boxes]
+    def score_and_deltas(self, working, boxes):  # as RcnnPipeline: what detect() runs
+        return [self.fc7.run({"x": b}) for b in boxes], None
 
 
 def test_instrument_times_and_restores():
     pipeline, recorder = FakePipeline(), StageRecorder()
     original_fc7 = pipeline.fc7
     replaced = instrument(pipeline, "rcnn", recorder)
-    assert sorted(replaced) == ["fc7", "head", "prepare", "propose", "score"]
+    assert sorted(replaced) == ["fc7", "head", "prepare", "propose", "score_and_deltas"]
     recorder.begin_image()
-    pipeline.score(pipeline.prepare(0), pipeline.propose(0))
+    pipeline.score_and_deltas(pipeline.prepare(0), pipeline.propose(0))
     recorder.end_image()
     assert recorder.counts["proposals"] == [3]
     assert set(recorder.samples) == {"preprocess", "proposals", "score", "cnn", "svm", "warp"}
