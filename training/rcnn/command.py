@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from calcsdk.training.rcnn.train import RcnnTrainConfig, train_rcnn
     from calcsdk.training.splits import paper_detector_split, patient_stratified_split
 
+    if args.folds < 1:
+        raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
     logging.getLogger("calcsdk").setLevel(logging.INFO)
     annotations = args.data / "annotations.json" if args.data.is_dir() else args.data
     records = load_coco(annotations)
@@ -73,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
         records = records[: args.max_images]
     train_idx, test_idx = paper_detector_split(records, n_test=args.test_images, seed=args.seed)
     train_all = [records[i] for i in train_idx]
-    if args.folds < 1:
-        raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
     fit_idx, val_idx = patient_stratified_split(
         [r.group_id for r in train_all],
         [r.image_label for r in train_all],

@@ -111,26 +111,15 @@ def train_rcnn(
     val_records: Sequence[ImageRecord],
     config: RcnnTrainConfig,
     out_dir: str | Path,
-    *,
-    classifier_weights: str | Path | None,
-    model_config: AlexNetConfig,
-    bundle_name: str = "calcsdk-rcnn",
-    provenance: dict | None = None,
+    **options,
 ) -> RcnnResult:
-    """Train and export an R-CNN bundle to ``out_dir/bundle`` (see the module doc)."""
+    """Train and export an R-CNN bundle to ``out_dir/bundle`` (see the module doc): collect the
+    records' samples, then :func:`fit_rcnn` with ``options`` (its keyword arguments)."""
     t = time.perf_counter()
     train = collect_samples(train_records, config.samples)
     val = collect_samples(val_records, config.samples, offset=len(train_records))
     return fit_rcnn(
-        train,
-        val,
-        config,
-        out_dir,
-        classifier_weights=classifier_weights,
-        model_config=model_config,
-        bundle_name=bundle_name,
-        provenance=provenance,
-        seconds={"samples": time.perf_counter() - t},
+        train, val, config, out_dir, seconds={"samples": time.perf_counter() - t}, **options
     )
 
 
