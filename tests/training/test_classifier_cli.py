@@ -15,7 +15,7 @@ from calcsdk.training.roi_dataset import write_roi_index, write_rois
 TILE = 64  # pixels of one drawn ROI in the source mosaic (warped to 227 by write_rois)
 PATIENTS = 20
 ROIS_PER_PATIENT = 3
-FAST = ["--width", "0.0625", "--epochs", "1", "--batch-size", "16", "--no-progress"]
+FAST = ["--width", "0.0625", "--epochs", "1", "--lr", "0.02", "--batch-size", "16", "--no-progress"]
 
 
 def _draw_tile(label: str, rng: np.random.Generator) -> np.ndarray:
@@ -70,6 +70,7 @@ def test_defaults_follow_the_paper():
     assert (args.folds, args.representation, args.config, args.width) == (5, "all", "rcnn-2", 1.0)
     assert (args.test_rois, args.val_fraction, args.seed) == (1000, 0.2, 0)
     assert (args.epochs, args.patience, args.max_rois, args.device) == (None, None, None, None)
+    assert args.lr is None  # the config's (the paper's) learning rate
     assert not args.resume
 
 
@@ -109,6 +110,7 @@ def test_run_then_resume_with_more_representations(synth_dir, tmp_path, capsys, 
     report = json.loads((out / "report.json").read_text())
     assert list(report["representations"]) == ["grayscale"]
     assert report["settings"]["train_config"]["epochs"] == 1
+    assert report["settings"]["train_config"]["learning_rate"] == 0.02
     assert report["settings"]["dataset"]["rois"] == len(rows)
 
     calls = []

@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--width", type=float, default=1.0, help="AlexNet width (1.0 = paper)")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        help="override the config's learning rate (the paper fine-tunes ImageNet weights; "
+        "training from scratch may need more)",
+    )
     parser.add_argument("--patience", type=int, help="early-stopping patience (0 = never)")
     parser.add_argument("--batch-size", type=int, help="override the config's batch size (128)")
     parser.add_argument(
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {
         "epochs": args.epochs,
+        "learning_rate": args.lr,
         "patience": args.patience,
         "batch_size": args.batch_size,
         "seed": args.seed,
