@@ -410,6 +410,20 @@ def test_report_on_known_predictions(
     markdown = written.markdown.read_text()
     assert "pending" in markdown and "AlexNet4" in markdown  # ours and the paper's selections
     assert set(written.figures) == ({"grayscale"} if expected_selected else set())
+    assert "Settings: the paper's `rcnn-2` unchanged." in markdown
+
+
+def test_report_names_every_departure_from_the_paper_config(tmp_path):
+    files = _fake_run(tmp_path / "run", {("grayscale", 1): ([0], [0], [1], [1])})
+    settings = json.loads(files.settings.read_text())
+    settings["train_config"].update(learning_rate=0.01, epochs=30)
+    settings["model_config"]["width"] = 0.125
+    files.settings.write_text(json.dumps(settings))
+    markdown = write_report(files.out_dir).markdown.read_text()
+    assert (
+        "Departures from the paper's `rcnn-2`: learning rate 0.01 (paper 0.0001); max epochs "
+        "30 (paper 100); AlexNet width 0.125 (paper 1.0)." in markdown
+    )
 
 
 def test_report_needs_a_run_folder(tmp_path):

@@ -268,6 +268,27 @@ def _timings(report: dict) -> list[str]:
     return _table(header, rows)
 
 
+def _departures(train: dict, model: dict) -> str:
+    """One sentence naming every setting that differs from the paper's named configuration."""
+    from calcsdk.training.classifier.config import CONFIGS
+
+    paper = CONFIGS.get(train["name"])
+    changed = [
+        f"{label} {train[field]} (paper {getattr(paper, field)})"
+        for field, label in (
+            ("learning_rate", "learning rate"),
+            ("batch_size", "batch"),
+            ("epochs", "max epochs"),
+        )
+        if paper is not None and train[field] != getattr(paper, field)
+    ]
+    if model["width"] != 1.0:
+        changed.append(f"AlexNet width {model['width']} (paper 1.0)")
+    if not changed:
+        return f"Settings: the paper's `{train['name']}` unchanged."
+    return f"Departures from the paper's `{train['name']}`: {'; '.join(changed)}."
+
+
 def render_markdown(report: dict, figures: dict[str, Path] | None = None) -> str:
     """``report.md`` text of a :func:`build_report` result."""
     settings = report["settings"]
@@ -288,6 +309,7 @@ def render_markdown(report: dict, figures: dict[str, Path] | None = None) -> str
         f"{train['batch_size']}, at most {train['epochs']} epochs, early-stopping patience "
         f"{train['patience']}, seed {train['seed']}); AlexNet width {model['width']}, "
         f"initial weights: {train['init_weights'] or 'He-normal, from scratch'}.",
+        _departures(train, model),
         f"Selection: {report['selection']}. Prediction: {report['prediction']}.",
         "",
         "## Table 2 analogue: accuracy (%) of each fold's model",
