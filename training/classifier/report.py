@@ -30,6 +30,7 @@ import numpy as np
 
 from calcsdk.classification_metrics import classification_report
 from calcsdk.representations import REPRESENTATIONS
+from calcsdk.training.classifier.config import CONFIGS
 from calcsdk.training.classifier.cross_validation import (
     CvRunFiles,
     load_predictions,
@@ -270,8 +271,6 @@ def _timings(report: dict) -> list[str]:
 
 def _departures(train: dict, model: dict) -> str:
     """One sentence naming every setting that differs from the paper's named configuration."""
-    from calcsdk.training.classifier.config import CONFIGS
-
     paper = CONFIGS.get(train["name"])
     changed = [
         f"{label} {train[field]} (paper {getattr(paper, field)})"
