@@ -10,6 +10,9 @@ Also timed: the eval-mode forward pass (validation and ``predict``) and one chec
 timed repetitions after ``warmup`` untimed ones. The machine may be shared: the load average
 before and after is recorded.
 
+``--compare-plain`` also times the same step with ``nn.LocalResponseNorm`` and contiguous
+(NCHW) weights, the trainer before session 5, interleaved with the trainer's own step in one run.
+
 From these, :func:`estimate_cv_seconds` bounds the paper's full experiment (5,000 ROIs, 1,000
 test, 5 folds of 3,200 train / 800 validation, 3 representations), assuming every fold runs
 all its epochs (early stopping can only shorten it).
@@ -37,6 +40,7 @@ import torch.nn.functional as F
 
 from calcsdk.training.classifier.augment import augment_batch
 from calcsdk.training.classifier.config import get_config
+from calcsdk.training.classifier.train import MEMORY_FORMAT
 from calcsdk.training.models.alexnet import INPUT_SIZE, AlexNet, AlexNetConfig
 
 PAPER_EPOCHS = {"rcnn-1": 50, "rcnn-2": 100}
@@ -60,11 +64,14 @@ def measure_training(
     warmup: int = 1,
     width: float = 1.0,
     seed: int = 0,
+    plain: bool = False,
 ) -> dict:
     """Seconds per optimizer step of ``batch_size`` ROIs and ROIs/s (training).
 
     ``micro_batch``: accumulate gradients over micro-batches of this size (same arithmetic,
-    less memory); None = the whole batch in one pass.
+    less memory); None = the whole batch in one pass. ``plain``: time the pre-session-5 layer
+    instead (``nn.LocalResponseNorm``, contiguous NCHW) rather than the trainer's (conv-form
+    LRN, ``MEMORY_FORMAT`` weights and batches).
     """
     config = get_config("rcnn-1", seed=seed)
     micro = micro_batch or batch_size
@@ -72,6 +79,11 @@ def measure_training(
         raise ValueError(f"micro_batch {micro} should divide batch_size {batch_size}")
     torch.manual_seed(seed)
     model = AlexNet(AlexNetConfig(width=width)).train()
+    layout = torch.contiguous_format if plain else MEMORY_FORMAT
+    if plain:
+        for name in ("norm1", "norm2"):
+            setattr(model.features, name, torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0))
+    model = model.to(memory_format=layout)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.learning_rate,
@@ -88,6 +100,7 @@ def measure_training(
         optimizer.zero_grad(set_to_none=True)
         for start in range(0, batch_size, micro):
             xb = augment_batch(x[start : start + micro], config, augment_rng)
+            xb = xb.contiguous(memory_format=layout)
             loss = F.cross_entropy(model(xb), y[start : start + micro]) * (micro / batch_size)
             loss.backward()
         optimizer.step()
@@ -103,6 +116,7 @@ def measure_training(
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
     checkpoint_seconds = time.perf_counter() - started
     return {
+        "layer": "nn.LocalResponseNorm, NCHW" if plain else f"ConvLRN, {MEMORY_FORMAT}",
         "batch_size": batch_size,
         "micro_batch": micro,
         "steps_timed": steps,
@@ -209,11 +223,22 @@ def run(
     steps: int = 5,
     threads: int = 2,
     width: float = 1.0,
+    compare_plain: bool = False,
 ) -> dict:
     """Every measurement and the CV estimates, as one JSON-safe dict."""
     torch.set_num_threads(threads)
     load_before = _load()
     training = measure_training(batch_size, micro_batch, steps=steps, width=width)
+    comparison = None
+    if compare_plain:
+        plain = measure_training(batch_size, micro_batch, steps=steps, width=width, plain=True)
+        again = measure_training(batch_size, micro_batch, steps=steps, width=width)
+        ours = statistics.median(training["seconds_per_step"] + again["seconds_per_step"])
+        comparison = {
+            "plain": plain,
+            "trainer_again": again,
+            "speedup_median": plain["median_seconds_per_step"] / ours,
+        }
     inference = measure_inference(steps=max(3, steps // 2), width=width)
     estimates = {
         name: estimate_cv_seconds(
@@ -235,6 +260,7 @@ def run(
         "load_average_before": load_before,
         "load_average_after": _load(),
         "training": training,
+        "training_vs_plain": comparison,
         "inference": inference,
         "cv_estimate_upper_bound": estimates,
     }
@@ -247,9 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--width", type=float, default=1.0, help="AlexNet width (1.0 = paper)")
+    parser.add_argument(
+        "--compare-plain", action="store_true", help="also time nn.LocalResponseNorm + NCHW"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
-    result = run(args.batch_size, args.micro_batch, args.steps, args.threads, args.width)
+    result = run(
+        args.batch_size,
+        args.micro_batch,
+        args.steps,
+        args.threads,
+        args.width,
+        compare_plain=args.compare_plain,
+    )
     result["command"] = "python -m calcsdk.benchmarks.classifier_throughput " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

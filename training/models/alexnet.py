@@ -19,8 +19,10 @@ MATLAB; this is what makes the paper's net 56.9 M parameters rather than 58.3 M)
     conv5 256  3x3 pad 1 g2     -> ReLU -> max-pool 3/2            (N, 256,  6,  6)
     fc6 4096 -> ReLU -> dropout -> fc7 4096 -> ReLU -> dropout -> fc8 num_classes
 
-LRN is ``nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)``, which divides alpha by the window
-size exactly as Caffe's and MATLAB's ``crossChannelNormalizationLayer`` and ONNX's ``LRN`` do.
+LRN is size 5, alpha 1e-4, beta 0.75, k 2, with alpha divided by the window size exactly as
+``nn.LocalResponseNorm``, Caffe's and MATLAB's ``crossChannelNormalizationLayer`` and ONNX's
+``LRN`` do. It is computed by :class:`~calcsdk.training.models.conv_lrn.ConvLRN` (a 1x1 conv
+form of the same function, faster to train and to run in ONNX; no parameters).
 
 With ``width=1``, 1 input channel and 3 classes the net has 56,857,283 parameters. ``width``
 scales every conv and fc width (conv widths rounded to a multiple of 2 for the groups); it exists
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from calcsdk.training.models.conv_lrn import ConvLRN
 
 INPUT_SIZE = 227  # pixels, height = width of the warped ROI crop
 _CONV_WIDTHS = (96, 256, 384, 384, 256)  # conv1..conv5 at width=1
@@ -85,18 +89,18 @@ class AlexNet(nn.Module):
         g1, g2, g3, g4, g5 = _GROUPS
         in_ch = self.config.in_channels
 
-        def lrn() -> nn.LocalResponseNorm:
-            return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+        def lrn(channels: int) -> ConvLRN:
+            return ConvLRN(channels, size=5, alpha=1e-4, beta=0.75, k=2.0)
 
         self.features = nn.Sequential(
             OrderedDict(
                 conv1=nn.Conv2d(in_ch, c1, 11, stride=4, groups=g1),
                 relu1=nn.ReLU(inplace=True),
-                norm1=lrn(),
+                norm1=lrn(c1),
                 pool1=nn.MaxPool2d(3, stride=2),
                 conv2=nn.Conv2d(c1, c2, 5, padding=2, groups=g2),
                 relu2=nn.ReLU(inplace=True),
-                norm2=lrn(),
+                norm2=lrn(c2),
                 pool2=nn.MaxPool2d(3, stride=2),
                 conv3=nn.Conv2d(c2, c3, 3, padding=1, groups=g3),
                 relu3=nn.ReLU(inplace=True),
