@@ -223,6 +223,7 @@ def write_yolo_bundle(
             "max_detections": thresholds.max_detections,
             "min_size_px": thresholds.min_size_px,
             "nms_containment": thresholds.nms_containment,
+            "vote_iou": thresholds.vote_iou,
         },
         "models": {
             MODEL_ROLE: {

@@ -274,6 +274,49 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return _greedy_nms(boxes, scores, _check_iou_threshold(iou_threshold))
 
 
+def vote_boxes(
+    kept: np.ndarray,
+    kept_labels: np.ndarray,
+    boxes: np.ndarray,
+    class_scores: np.ndarray,
+    iou_threshold: float,
+) -> np.ndarray:
+    """Box voting (Gidaris & Komodakis, 2015): move each kept box to the score-weighted mean of
+    the candidate boxes that overlap it.
+
+    Kept box ``k`` of class ``c = kept_labels[k]`` becomes ``sum_i w_i * boxes[i] / sum_i w_i``
+    over every candidate ``i`` with ``IoU(kept[k], boxes[i]) >= iou_threshold``, where
+    ``w_i = class_scores[i, c]``. A box with no positive weight stays where it is. NMS keeps
+    the best-scored box of a group, not the best-placed one; the vote pools the placement of
+    its well-scored neighbours.
+
+    Args:
+        kept: (K, 4) xyxy boxes after NMS; kept_labels: (K,) class indices into the columns
+            of ``class_scores``.
+        boxes: (N, 4) xyxy candidates in the same pixel frame (usually including ``kept``).
+        class_scores: (N, C) non-negative scores (calibrated probabilities) of the candidates.
+        iou_threshold: in [0, 1].
+    Returns:
+        (K, 4) float32 xyxy boxes, same frame.
+    """
+    kept = as_box_array(kept, "kept")
+    boxes = as_box_array(boxes)
+    class_scores = np.asarray(class_scores, np.float64)
+    kept_labels = np.asarray(kept_labels).reshape(-1)
+    if class_scores.ndim != 2 or len(class_scores) != len(boxes):
+        raise ValueError(f"class_scores should be ({len(boxes)}, C), got {class_scores.shape}")
+    if kept_labels.shape != (len(kept),):
+        raise ValueError(f"kept_labels should have shape ({len(kept)},), got {kept_labels.shape}")
+    iou_threshold = _check_iou_threshold(iou_threshold)
+    if len(kept) == 0 or len(boxes) == 0:
+        return kept.astype(np.float32, copy=True)
+    weights = class_scores[:, kept_labels].T * (_pairwise_iou(kept, boxes) >= iou_threshold)
+    weights = np.clip(weights, 0.0, None)  # (K, N)
+    total = weights.sum(axis=1)
+    voted = (weights @ boxes) / np.where(total > 0, total, 1.0)[:, None]
+    return np.where((total > 0)[:, None], voted, kept).astype(np.float32)
+
+
 def batched_nms(
     boxes: np.ndarray,
     scores: np.ndarray,

@@ -5,6 +5,9 @@
 3. remove empty/too-small boxes;
 4. class-wise NMS;
 5. keep the top-k by score;
+   optionally, box voting: each kept box moves to the score-weighted mean of the proposals
+   overlapping it (``vote_iou``; the voters are all proposals, whatever the confidence
+   threshold, so thresholding later gives the same boxes);
 6. map boxes from the working frame back to ORIGINAL pixels and clip to the image.
 
 Boxes follow :mod:`calcsdk.boxes` (xyxy float32, x2/y2 exclusive).
@@ -17,7 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calcsdk.boxes import batched_nms, clip_boxes, remove_small_boxes, scale_boxes
+from calcsdk.boxes import (
+    batched_nms,
+    clip_boxes,
+    remove_small_boxes,
+    scale_boxes,
+    vote_boxes,
+)
 from calcsdk.detections import Detections
 from calcsdk.prepare import WorkingImage
 
@@ -33,6 +42,7 @@ class PostprocessConfig:
     nms_containment: float | None = None  # also suppress a box whose intersection with a
     # better box of its class exceeds this share of the smaller one (nested cluster boxes);
     # None: IoU only
+    vote_iou: float | None = None  # box voting (calcsdk.boxes.vote_boxes) at this IoU; None: off
 
 
 def postprocess(
@@ -56,6 +66,7 @@ def postprocess(
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     class_scores = np.asarray(class_scores, np.float32).reshape(len(boxes), len(class_names))
     threshold = config.confidence if confidence is None else confidence
+    candidates, candidate_scores = boxes, class_scores  # the voters of box voting
     # 1. best class per box
     labels = class_scores.argmax(axis=1) if len(boxes) else np.zeros(0, np.int64)
     scores = class_scores[np.arange(len(boxes)), labels] if len(boxes) else np.zeros(0, np.float32)
@@ -70,6 +81,11 @@ def postprocess(
     # 5. top-k
     keep = keep[: config.max_detections]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    if config.vote_iou is not None:
+        valid = remove_small_boxes(candidates, config.min_size_px)
+        boxes = vote_boxes(
+            boxes, labels, candidates[valid], candidate_scores[valid], config.vote_iou
+        )
     # 6. back to original pixels
     sy, sx = working.scale
     boxes = clip_boxes(scale_boxes(boxes, 1.0 / sx, 1.0 / sy), *working.original_shape)

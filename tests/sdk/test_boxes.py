@@ -271,3 +271,24 @@ def test_containment_suppresses_nested_boxes_of_one_class_only():
     np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.3, 0.7), [0, 2, 3])
     with pytest.raises(ValueError):
         batched_nms(boxes, scores, labels, 0.3, 1.5)
+
+
+def test_vote_boxes_weighted_mean_threshold_and_fallback():
+    from calcsdk.boxes import vote_boxes
+
+    kept = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [30, 30, 40, 40]], np.float32)
+    scores = np.array([[0.6, 0.0], [0.2, 0.0], [0.9, 0.0]], np.float32)
+    out = vote_boxes(kept, np.array([0, 1]), boxes, scores, 0.5)
+    # box 1 overlaps kept[0] at IoU 8/12 >= 0.5; box 2 overlaps nothing; kept[1] has no
+    # positive-weight voter (class 1 scores are 0) and stays put
+    np.testing.assert_allclose(out[0], (0.6 * boxes[0] + 0.2 * boxes[1]) / 0.8)
+    np.testing.assert_allclose(out[1], kept[1])
+    assert out.dtype == np.float32
+    out = vote_boxes(kept, np.array([0, 1]), boxes, scores, 0.7)  # 0.67 < 0.7: alone
+    np.testing.assert_allclose(out[0], boxes[0])
+    assert vote_boxes(kept[:0], np.zeros(0, int), boxes, scores, 0.5).shape == (0, 4)
+    with pytest.raises(ValueError, match="class_scores"):
+        vote_boxes(kept, np.array([0, 1]), boxes, scores[:2], 0.5)
+    with pytest.raises(ValueError, match="kept_labels"):
+        vote_boxes(kept, np.array([0]), boxes, scores, 0.5)

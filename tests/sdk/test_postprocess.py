@@ -64,3 +64,22 @@ def test_top_k_and_clipping():
 def test_empty():
     det = postprocess(np.zeros((0, 4)), np.zeros((0, 2)), NAMES, _working(), PostprocessConfig())
     assert len(det) == 0 and det.boxes.shape == (0, 4)
+
+
+def test_box_voting_moves_kept_boxes_to_the_weighted_mean():
+    config = PostprocessConfig(vote_iou=0.5)
+    det = postprocess(BOXES, SCORES, NAMES, _working(), config)
+    np.testing.assert_allclose(det.scores, [0.9, 0.7])  # scores and the kept set unchanged
+    # malignant box 0 votes with box 1 (IoU 0.82, w 0.8) and box 2 (IoU 0.68, w 0.2); the
+    # 0.4 box far away and the empty box never vote
+    malignant = (0.9 * BOXES[0] + 0.8 * BOXES[1] + 0.2 * BOXES[2]) / 1.9
+    benign = (0.1 * BOXES[0] + 0.2 * BOXES[1] + 0.7 * BOXES[2]) / 1.0
+    np.testing.assert_allclose(det.boxes, 2 * np.stack([malignant, benign]), rtol=1e-5)
+
+
+def test_box_voting_is_independent_of_the_confidence_threshold():
+    config = PostprocessConfig(vote_iou=0.3)
+    all_boxes = postprocess(BOXES, SCORES, NAMES, _working(), config, confidence=0.0)
+    confident = postprocess(BOXES, SCORES, NAMES, _working(), config)  # 0.5
+    kept = all_boxes.scores >= 0.5
+    np.testing.assert_allclose(confident.boxes, all_boxes.boxes[kept])
