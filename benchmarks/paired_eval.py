@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         keep = held_out_paths(args.split)
         records = [r for r in records if str(Path(r.image_path).resolve()) in keep]
     records = records[: args.limit] if args.limit else records
+    if not records:
+        where = f" listed in {args.split} (paths are resolved from the current folder)"
+        parser.error(f"no images of {args.data}{where if args.split else ''}")
     started = time.perf_counter()
     results = evaluate(args.model, records, variants)
     n_truths = int(sum(len(r.boxes) for r in records))

@@ -59,3 +59,12 @@ def test_variants_share_proposals_and_report_deltas(toy_bundle, tiny_synth, tmp_
 def test_a_precision_the_bundle_lacks_is_an_error(toy_bundle, tiny_synth):
     with pytest.raises(Exception, match="int8"):
         main(["--model", str(toy_bundle), "--data", str(tiny_synth), "--variant", "int8"])
+
+
+def test_a_split_that_selects_no_image_is_an_error(toy_bundle, tiny_synth, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": ["elsewhere/images/x.png"]}))
+    args = ["--model", str(toy_bundle), "--data", str(tiny_synth), "--split", str(split)]
+    with pytest.raises(SystemExit):
+        main([*args, "--variant", "fp32"])
+    assert "no images of" in capsys.readouterr().err
