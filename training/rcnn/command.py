@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.folds < 1:
         raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
+    for name in ("epochs", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(f"calcsdk train rcnn: {flag} should be >= 1, got {value}")
     logging.getLogger("calcsdk").setLevel(logging.INFO)
     annotations = args.data / "annotations.json" if args.data.is_dir() else args.data
     records = load_coco(annotations)
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
     )
     overrides = {
-        k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v
+        k: v
+        for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items()
+        if v is not None
     }
     overrides["progress"] = sys.stderr.isatty()  # no progress bar in logs and CI
     proposals = ProposalConfig() if not args.max_boxes else ProposalConfig(max_boxes=args.max_boxes)
