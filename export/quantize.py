@@ -13,7 +13,7 @@ all 256 levels on [0, max] while int8 would waste its negative half (asymmetric 
 works, but measured no faster; see ``benchmarks/results/int8_fc7.json``).
 
 Measured on the full-size nets (BENCHMARKS.md): AlexNet fc7 2.4x faster than fp32 once LRN
-is exported as a Conv (``lrn_export``); YOLOv4 at 608 ~1.9x once Mish is exported with ``Exp``
+is a Conv (``training.models.conv_lrn``); YOLOv4 at 608 ~1.9x once Mish is exported with ``Exp``
 (``mish_export``), its Mish arithmetic staying fp32.
 
 Calibration crops come from the SDK's own ``prepare_mammogram`` -> ``propose`` -> ``roi_crops``

@@ -74,7 +74,7 @@ def test_int8_graph_has_qdq_pairs_and_int8_weights(tiny_int8: Path):
         for init in model.graph.initializer
         if init.data_type == onnx.TensorProto.INT8 and len(init.dims) >= 2
     ]
-    # 5 conv + 2 LRN window convs (calcsdk.export.lrn_export) + fc6 + fc7 weights, each
+    # 5 conv + 2 LRN window convs (calcsdk.training.models.conv_lrn) + fc6 + fc7 weights, each
     # quantised per output channel (a 1-D scale per weight)
     assert len(int8_weights) == 9
     float_matrices = [
