@@ -66,15 +66,14 @@ def postprocess(
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     class_scores = np.asarray(class_scores, np.float32).reshape(len(boxes), len(class_names))
     threshold = config.confidence if confidence is None else confidence
-    candidates, candidate_scores = boxes, class_scores  # the voters of box voting
+    sized = np.zeros(len(boxes), bool)  # step 3's test, once: it also picks box voting's voters
+    sized[remove_small_boxes(boxes, config.min_size_px)] = True
+    voters, voter_scores = boxes[sized], class_scores[sized]
     # 1. best class per box
     labels = class_scores.argmax(axis=1) if len(boxes) else np.zeros(0, np.int64)
     scores = class_scores[np.arange(len(boxes)), labels] if len(boxes) else np.zeros(0, np.float32)
-    # 2. confidence threshold
-    keep = scores >= (threshold or 0.0)
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    # 3. empty boxes
-    keep = remove_small_boxes(boxes, config.min_size_px)
+    # 2. confidence threshold and 3. empty boxes (both filters; order-preserving)
+    keep = (scores >= (threshold or 0.0)) & sized
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     # 4. class-wise NMS, optionally containment-aware (indices sorted by decreasing score)
     keep = batched_nms(boxes, scores, labels, config.nms_iou, config.nms_containment)
@@ -82,10 +81,7 @@ def postprocess(
     keep = keep[: config.max_detections]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     if config.vote_iou is not None:
-        valid = remove_small_boxes(candidates, config.min_size_px)
-        boxes = vote_boxes(
-            boxes, labels, candidates[valid], candidate_scores[valid], config.vote_iou
-        )
+        boxes = vote_boxes(boxes, labels, voters, voter_scores, config.vote_iou)
     # 6. back to original pixels
     sy, sx = working.scale
     boxes = clip_boxes(scale_boxes(boxes, 1.0 / sx, 1.0 / sy), *working.original_shape)
