@@ -101,6 +101,8 @@ def test_get_config_overrides_and_stays_frozen():
         ("rcnn-1", {"flip_probability": 1.5}, ValueError),
         ("rcnn-1", {"gamma_range": (1.2, 0.8)}, ValueError),
         ("rcnn-1", {"contrast_range": (0.0, 1.0)}, ValueError),
+        ("rcnn-1", {"foreground_fraction": 1.0}, ValueError),
+        ("rcnn-1", {"selection_metric": "f1"}, ValueError),
     ],
 )
 def test_get_config_rejects(name, overrides, error):
@@ -228,6 +230,70 @@ def test_resume_equals_uninterrupted_run(rois, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     log = (tmp_path / "split" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3, 4]
+
+
+def _imbalanced(rois, background_per_foreground: int):
+    """The module's ROIs with foreground (classes 0 and 1) thinned to 1 in
+    ``background_per_foreground`` background, as R-CNN proposals are."""
+    x, y = rois[0], rois[1]
+    fg = np.flatnonzero(y != 2)[: max(2, int((y == 2).sum()) // background_per_foreground)]
+    keep = np.sort(np.concatenate([fg, np.flatnonzero(y == 2)]))
+    return x[keep], y[keep], rois[2], rois[3]
+
+
+def test_foreground_biased_epochs_see_the_foreground_share(rois, tmp_path, monkeypatch):
+    import calcsdk.training.classifier.train as train_module
+
+    data = _imbalanced(rois, 6)  # 5 foreground, 30 background
+    seen = []
+    real = train_module._train_one_epoch
+
+    def spy(trained, optimizer, x, y, indices, *args):
+        seen.append(y[indices].numpy())
+        return real(trained, optimizer, x, y, indices, *args)
+
+    monkeypatch.setattr(train_module, "_train_one_epoch", spy)
+    config = _config(epochs=2, foreground_fraction=0.25)
+    result = train_classifier(*data, config, tmp_path, model_config=TINY_NET)
+    assert len(seen) == 2 and all(len(labels) == len(data[1]) for labels in seen)
+    for labels in seen:  # 25% of 35 draws rounds to 9 foreground, vs 5 when shuffled
+        assert (labels != 2).sum() == 9
+    assert not np.array_equal(seen[0], seen[1])  # each epoch its own order
+    # the same run again draws the same batches (seeded)
+    seen.clear()
+    train_classifier(*data, config, tmp_path / "again", model_config=TINY_NET)
+    assert (tmp_path / "again" / "log.jsonl").exists() and len(seen) == 2
+    assert result.history[0]["loss"] == pytest.approx(
+        json.loads((tmp_path / "again" / "log.jsonl").read_text().splitlines()[0])["loss"]
+    )
+
+
+def test_balanced_accuracy_selects_the_best_epoch(rois, tmp_path):
+    config = _config(epochs=4, selection_metric="balanced_accuracy")
+    result = train_classifier(*rois, config, tmp_path, model_config=TINY_NET)
+    balanced = [h["val_balanced_accuracy"] for h in result.history]
+    assert result.best_val_accuracy == pytest.approx(max(balanced))
+    assert result.best_epoch == 1 + int(np.argmax(balanced))
+    # balanced accuracy recomputed from best.pt's predictions
+    probs, _ = predict(load_classifier(result.best_weights_path), rois[2])
+    recalls = [np.mean(probs[rois[3] == c].argmax(1) == c) for c in range(3)]
+    assert np.mean(recalls) == pytest.approx(result.best_val_accuracy)
+
+
+def test_checkpoint_from_before_a_new_config_field_resumes(rois, tmp_path):
+    subset = (rois[0][:48], rois[1][:48], rois[2], rois[3])
+    train_classifier(*subset, _config(epochs=1), tmp_path, model_config=TINY_NET)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    for newer in ("foreground_fraction", "background_class", "selection_metric"):
+        del saved["config"][newer]  # as written by an older calcsdk
+    torch.save(saved, tmp_path / "last.pt")
+    again = train_classifier(*subset, _config(epochs=2), tmp_path, model_config=TINY_NET, resume=True)
+    assert [h["epoch"] for h in again.history] == [1, 2]
+    with pytest.raises(ValueError, match="foreground_fraction"):
+        train_classifier(
+            *subset, _config(epochs=3, foreground_fraction=0.25), tmp_path,
+            model_config=TINY_NET, resume=True,
+        )  # fmt: skip
 
 
 def test_early_stopping(rois, tmp_path):

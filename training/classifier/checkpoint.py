@@ -60,18 +60,19 @@ class TrainingState:
 
     epoch: int = 0  # finished epochs
     history: list[dict] = field(default_factory=list)  # one record per finished epoch
-    best_val_accuracy: float = -1.0
+    best_val_accuracy: float = -1.0  # best value of the selection metric (config.selection_metric)
     best_epoch: int = 0  # 1-based; 0 before the first epoch
     epochs_without_improvement: int = 0
     stopped_early: bool = False
 
-    def finish_epoch(self, record: dict, patience: int) -> bool:
-        """Append ``record``, update best and early stopping; True when val accuracy improved."""
+    def finish_epoch(self, record: dict, patience: int, metric: str = "val_accuracy") -> bool:
+        """Append ``record``, update best and early stopping; True when ``record[metric]`` (the
+        selection metric, kept in ``best_val_accuracy``) improved."""
         self.epoch = record["epoch"]
         self.history.append(record)
-        improved = record["val_accuracy"] > self.best_val_accuracy
+        improved = record[metric] > self.best_val_accuracy
         if improved:
-            self.best_val_accuracy = record["val_accuracy"]
+            self.best_val_accuracy = record[metric]
             self.best_epoch = record["epoch"]
             self.epochs_without_improvement = 0
         else:
@@ -140,7 +141,9 @@ def load_checkpoint(
         raise ValueError(f"{path}: format {saved.get('format')!r}, expected {CHECKPOINT_FORMAT}")
     if saved["model_config"] != dataclasses.asdict(model_config):
         raise ValueError(f"{path}: model_config {saved['model_config']} differs from the given one")
-    before, now = saved["config"], dataclasses.asdict(config)
+    # a field newer than the checkpoint takes its default, which is the behaviour it had then
+    before = {**dataclasses.asdict(ClassifierTrainConfig()), **saved["config"]}
+    now = dataclasses.asdict(config)
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k])
     if changed:
         raise ValueError(f"{path}: cannot resume with changed config fields {changed}")

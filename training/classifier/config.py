@@ -15,6 +15,9 @@ import dataclasses
 from dataclasses import dataclass
 
 
+SELECTION_METRICS = ("accuracy", "balanced_accuracy")
+
+
 @dataclass(frozen=True)
 class ClassifierTrainConfig:
     name: str = "rcnn-1"  # label written into checkpoints and logs
@@ -39,6 +42,12 @@ class ClassifierTrainConfig:
     )
     deterministic: bool = True  # torch.use_deterministic_algorithms during training
     progress: bool = True  # tqdm bar on rank 0
+    foreground_fraction: float | None = None  # R-CNN fine-tuning: share of each epoch drawn
+    # from the non-background classes (R-CNN: 32 of 128 = 0.25; sampling.py). None = uniform
+    # shuffling, as the ROI classifier (its classes are balanced) and the paper use
+    background_class: int = 2  # the label that foreground_fraction counts as background
+    selection_metric: str = "accuracy"  # "accuracy" (the paper's) or "balanced_accuracy" (mean
+    # per-class recall) on validation: picks best.pt and drives early stopping
 
     def __post_init__(self) -> None:
         positive = ("learning_rate", "batch_size", "epochs", "eval_batch_size")
@@ -54,6 +63,15 @@ class ClassifierTrainConfig:
         if not 0.0 <= self.max_rotation_degrees <= 180.0:
             raise ValueError(
                 f"max_rotation_degrees should be in [0, 180], got {self.max_rotation_degrees}"
+            )
+        if self.foreground_fraction is not None and not 0.0 < self.foreground_fraction < 1.0:
+            raise ValueError(
+                f"foreground_fraction should be in (0, 1) or None, got {self.foreground_fraction}"
+            )
+        if self.selection_metric not in SELECTION_METRICS:
+            raise ValueError(
+                f"selection_metric should be one of {SELECTION_METRICS}, got "
+                f"{self.selection_metric!r}"
             )
         for field in ("gamma_range", "contrast_range"):
             low, high = getattr(self, field)

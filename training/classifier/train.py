@@ -44,6 +44,7 @@ from calcsdk.training.classifier.checkpoint import (
 )
 from calcsdk.training.classifier.config import ClassifierTrainConfig, get_config
 from calcsdk.training.classifier.inference import as_label_tensor, as_roi_tensor
+from calcsdk.training.classifier.sampling import epoch_order
 from calcsdk.training.models.alexnet import AlexNet, AlexNetConfig
 
 logger = logging.getLogger(__name__)
@@ -107,9 +108,13 @@ def _build_model(model_config: AlexNetConfig, config: ClassifierTrainConfig) -> 
 def _evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
 ) -> list[float]:
-    """``[summed loss, correct, count]`` over this rank's ROIs, in eval mode."""
+    """``[summed loss, correct, count, correct of class 0..C-1, count of class 0..C-1]`` over
+    this rank's ROIs, in eval mode (sums, so that ranks add up)."""
     model.eval()
-    loss_sum = correct = 0.0
+    num_classes = model.config.num_classes
+    loss_sum = 0.0
+    hits = torch.zeros(num_classes, dtype=torch.float64)
+    counts = torch.zeros(num_classes, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb, yb = (
@@ -118,8 +123,34 @@ def _evaluate(
             )
             logits = model(xb)
             loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-            correct += float((logits.argmax(1) == yb).sum())
-    return [loss_sum, correct, float(len(x))]
+            right = (logits.argmax(1) == yb).cpu().double()
+            hits += torch.bincount(yb.cpu(), weights=right, minlength=num_classes)
+            counts += torch.bincount(yb.cpu(), minlength=num_classes).double()
+    return [loss_sum, float(hits.sum()), float(len(x)), *hits.tolist(), *counts.tolist()]
+
+
+def _balanced_accuracy(class_hits: list[float], class_counts: list[float]) -> float:
+    """Mean recall over the classes present (validation accuracy with every class weighted
+    equally, whatever its count)."""
+    recalls = [h / n for h, n in zip(class_hits, class_counts, strict=True) if n > 0]
+    return sum(recalls) / len(recalls) if recalls else 0.0
+
+
+def _biased_shard(
+    y_train: torch.Tensor,
+    config: ClassifierTrainConfig,
+    epoch: int,
+    context: ddp.DistributedContext,
+) -> torch.Tensor:
+    """This rank's share of one foreground-biased epoch (:func:`.sampling.epoch_order`): every
+    rank draws the same global order from ``(seed, epoch)`` and takes every world_size-th row,
+    the order cut to a multiple of world_size so that ranks step together."""
+    rng = np.random.default_rng(_seed(config.seed, epoch, _SHUFFLE))
+    order = epoch_order(
+        y_train.numpy(), config.foreground_fraction, config.background_class, rng
+    )
+    order = order[: len(order) - len(order) % context.world_size]
+    return torch.from_numpy(order[context.rank :: context.world_size].copy())
 
 
 def _train_one_epoch(
@@ -255,7 +286,11 @@ def _run(
         augment_rng = torch.Generator().manual_seed(
             _seed(config.seed, epoch, context.rank, _AUGMENT)
         )
-        indices = torch.tensor(list(shards), dtype=torch.int64)
+        indices = (
+            torch.tensor(list(shards), dtype=torch.int64)
+            if config.foreground_fraction is None
+            else _biased_shard(y_train, config, epoch, context)
+        )
         with tqdm(
             total=-(-len(indices) // local_batch),
             desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -276,25 +311,35 @@ def _run(
             )
         loss, correct, count = ddp.sum_over_ranks(train_sums, context)
         val_sums = _evaluate(model, x_val, y_val, config.eval_batch_size, context.device)
-        val_loss, val_correct, val_count = ddp.sum_over_ranks(val_sums, context)
+        val_loss, val_correct, val_count, *per_class = ddp.sum_over_ranks(val_sums, context)
+        half = len(per_class) // 2
         record = {
             "epoch": epoch + 1,
             "loss": loss / count,
             "accuracy": correct / count,
             "val_loss": val_loss / val_count,
             "val_accuracy": val_correct / val_count,
+            "val_balanced_accuracy": _balanced_accuracy(per_class[:half], per_class[half:]),
             "lr": config.learning_rate,
             "last_layer_lr": config.learning_rate * config.last_layer_lr_multiplier,
             "seconds": time.perf_counter() - started,
         }
-        improved = state.finish_epoch(record, config.patience)
+        improved = state.finish_epoch(record, config.patience, "val_" + config.selection_metric)
         if context.is_main:
             save_epoch(files, model, optimizer, state, improved, config)
         logger.info(
-            "epoch %d: loss %.4f acc %.3f val_loss %.4f val_acc %.3f (%.1f s)",
+            "epoch %d: loss %.4f acc %.3f val_loss %.4f val_acc %.3f val_bal_acc %.3f (%.1f s)",
             *(
                 record[k]
-                for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+                for k in (
+                    "epoch",
+                    "loss",
+                    "accuracy",
+                    "val_loss",
+                    "val_accuracy",
+                    "val_balanced_accuracy",
+                    "seconds",
+                )
             ),
         )
         ddp.barrier(context)
