@@ -2,8 +2,9 @@
 kept, and proposal latency (the R-CNN issue's "proposal recall ... as a function of the number
 of boxes"). Uses the SDK's own ``prepare_mammogram`` and ``propose``.
 
-Two edge maps are compared: the default (EdgeBoxes on a 1 mm cluster-density map of the specks,
-0.4 mm grid) and the previous default (edges of the specks themselves, 0.2 mm grid). EdgeBoxes
+Three settings are compared: the default (EdgeBoxes on a 1 mm cluster-density map of the specks,
+0.4 mm grid, NMS beta 0.55), the same map at beta 0.75 (calcsdk 0.2-0.3), and the first default
+(edges of the specks themselves, 0.2 mm grid). EdgeBoxes
 runs once per image and variant with no cap; keeping the best K proposals by EdgeBoxes score is
 exactly ``ProposalConfig(max_proposals=K)``, so each K's recall is read off that one run.
 
@@ -29,8 +30,10 @@ import numpy as np
 from calcsdk.proposals import ProposalConfig
 
 VARIANTS = {
-    "density map, 0.4 mm grid (default)": ProposalConfig(),
-    "speck edges, 0.2 mm grid (previous default)": ProposalConfig(
+    "density map, 0.4 mm grid, beta 0.55 (default)": ProposalConfig(),
+    "density map, 0.4 mm grid, beta 0.75 (calcsdk 0.2-0.3)": ProposalConfig(beta=0.75),
+    "speck edges, 0.2 mm grid, beta 0.75 (calcsdk 0.1)": ProposalConfig(
+        beta=0.75,
         density_sigma_mm=None, spacing_mm=0.2, edge_sigma_px=1.5, max_boxes=2000
     ),
 }
@@ -91,7 +94,7 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (name, result), color in zip(report["variants"].items(), ("C0", "C1"), strict=False):
+    for (name, result), color in zip(report["variants"].items(), ("C0", "C1", "C2"), strict=False):
         x = [r["proposals_per_image"] for r in result["rows"]]
         label = f"{name}, {result['seconds_per_image_p50']:.2f} s/img"
         ax.plot(x, [r["recall_iou_0.5"] for r in result["rows"]], "o-", color=color, label=label)
