@@ -33,8 +33,7 @@ VARIANTS = {
     "density map, 0.4 mm grid, beta 0.55 (default)": ProposalConfig(),
     "density map, 0.4 mm grid, beta 0.75 (calcsdk 0.2-0.3)": ProposalConfig(beta=0.75),
     "speck edges, 0.2 mm grid, beta 0.75 (calcsdk 0.1)": ProposalConfig(
-        beta=0.75,
-        density_sigma_mm=None, spacing_mm=0.2, edge_sigma_px=1.5, max_boxes=2000
+        beta=0.75, density_sigma_mm=None, spacing_mm=0.2, edge_sigma_px=1.5, max_boxes=2000
     ),
 }
 

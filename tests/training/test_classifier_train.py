@@ -287,7 +287,9 @@ def test_checkpoint_from_before_a_new_config_field_resumes(rois, tmp_path):
     for newer in ("foreground_fraction", "background_class", "selection_metric"):
         del saved["config"][newer]  # as written by an older calcsdk
     torch.save(saved, tmp_path / "last.pt")
-    again = train_classifier(*subset, _config(epochs=2), tmp_path, model_config=TINY_NET, resume=True)
+    again = train_classifier(
+        *subset, _config(epochs=2), tmp_path, model_config=TINY_NET, resume=True
+    )
     assert [h["epoch"] for h in again.history] == [1, 2]
     with pytest.raises(ValueError, match="foreground_fraction"):
         train_classifier(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-
 SELECTION_METRICS = ("accuracy", "balanced_accuracy")
 
 

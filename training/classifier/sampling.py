@@ -46,7 +46,7 @@ def epoch_order(
     background = np.flatnonzero(labels == background_class)
     if len(foreground) == 0 or len(background) == 0:
         return rng.permutation(n).astype(np.int64)
-    n_fg = int(round(foreground_fraction * n))
+    n_fg = round(foreground_fraction * n)
     n_fg = min(max(n_fg, 1), n - 1)
     fg = _draw(foreground, n_fg, rng)
     bg = _draw(background, n - n_fg, rng)

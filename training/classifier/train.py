@@ -146,9 +146,7 @@ def _biased_shard(
     rank draws the same global order from ``(seed, epoch)`` and takes every world_size-th row,
     the order cut to a multiple of world_size so that ranks step together."""
     rng = np.random.default_rng(_seed(config.seed, epoch, _SHUFFLE))
-    order = epoch_order(
-        y_train.numpy(), config.foreground_fraction, config.background_class, rng
-    )
+    order = epoch_order(y_train.numpy(), config.foreground_fraction, config.background_class, rng)
     order = order[: len(order) - len(order) % context.world_size]
     return torch.from_numpy(order[context.rank :: context.world_size].copy())
 
