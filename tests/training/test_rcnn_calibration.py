@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from calcsdk.training.rcnn.head import HeadConfig, train_head
 
@@ -69,3 +70,20 @@ def test_background_samples_stand_for_every_background_proposal(tmp_path):
     total = int((labels == BACKGROUND).sum())
     assert total > 5
     np.testing.assert_allclose(samples.weights[background].sum(), total, rtol=1e-5)
+
+
+def test_svm_positives_choose_the_svm_training_rows():
+    from calcsdk.training.rcnn.train import _svm_rows
+
+    is_gt = np.array([True, True, False, False, False, False])
+    labels = np.array([0, 1, 0, 1, 2, 2])  # GT mal, GT ben, proposal mal, proposal ben, 2 bg
+    np.testing.assert_array_equal(
+        _svm_rows(is_gt, labels, "gt"), [True, True, False, False, True, True]
+    )
+    np.testing.assert_array_equal(_svm_rows(is_gt, labels, "overlap"), [True] * 6)
+    with pytest.raises(ValueError, match="svm_positives"):
+        _svm_rows(is_gt, labels, "all")
+    from calcsdk.training.rcnn.train import RcnnTrainConfig
+
+    with pytest.raises(ValueError, match="svm_positives"):
+        RcnnTrainConfig(svm_positives="all")
