@@ -88,10 +88,7 @@ class RcnnTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:  # fail before hours of fine-tuning, not after
-        if self.svm_positives not in ("gt", "overlap"):
-            raise ValueError(
-                f"svm_positives should be 'gt' or 'overlap', got {self.svm_positives!r}"
-            )
+        _check_svm_positives(self.svm_positives)
 
 
 @dataclass(frozen=True)
@@ -252,11 +249,13 @@ def fit_rcnn(
 def _svm_rows(is_gt: np.ndarray, labels: np.ndarray, positives: str) -> np.ndarray:
     """(N,) bool: the training rows the SVMs see. Background always; positives per
     ``RcnnTrainConfig.svm_positives`` ("gt" or "overlap")."""
-    if positives == "gt":
-        return is_gt | (labels == BACKGROUND)
-    if positives == "overlap":
-        return labels >= 0
-    raise ValueError(f"svm_positives should be 'gt' or 'overlap', got {positives!r}")
+    _check_svm_positives(positives)
+    return is_gt | (labels == BACKGROUND) if positives == "gt" else labels >= 0
+
+
+def _check_svm_positives(positives: str) -> None:
+    if positives not in ("gt", "overlap"):
+        raise ValueError(f"svm_positives should be 'gt' or 'overlap', got {positives!r}")
 
 
 def export_rcnn_bundle(
