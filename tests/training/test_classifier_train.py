@@ -409,3 +409,34 @@ def test_init_weights_keeps_matching_layers_and_renews_fc8(tmp_path):
     assert torch.equal(model.features.conv1.weight, source.features.conv1.weight)
     assert torch.equal(model.fc6_to_fc7.fc7.weight, source.fc6_to_fc7.fc7.weight)
     assert model.fc8.out_features == 3  # the new last layer, freshly initialised
+
+
+def test_float16_rois_train_as_their_float32_values(rois, tmp_path):
+    # Paper-scale R-CNN samples stay float16 in memory; every batch is cast to float32, so the
+    # run equals one on the same values stored as float32.
+    x16 = [rois[0][:48].astype(np.float16), rois[2].astype(np.float16)]
+    half = train_classifier(
+        x16[0], rois[1][:48], x16[1], rois[3], _config(epochs=1), tmp_path / "h",
+        model_config=TINY_NET,
+    )  # fmt: skip
+    full = train_classifier(
+        x16[0].astype(np.float32), rois[1][:48], x16[1].astype(np.float32), rois[3],
+        _config(epochs=1), tmp_path / "f", model_config=TINY_NET,
+    )  # fmt: skip
+    a, b = _weights(half.best_weights_path), _weights(full.best_weights_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    model = load_classifier(half.best_weights_path)
+    for got, want in zip(predict(model, x16[1]), predict(model, x16[1].astype(np.float32))):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+def test_as_roi_tensor_keeps_float16_and_checks_every_chunk():
+    from calcsdk.training.classifier.inference import as_roi_tensor
+
+    x = np.full((4097, 1, ROI, ROI), 0.5, np.float16)
+    assert as_roi_tensor(x, 1).dtype == torch.float16
+    assert as_roi_tensor(x.astype(np.float64)[:2], 1).dtype == torch.float32
+    x[4096, 0, 3, 3] = np.nan  # in the second chunk
+    with pytest.raises(ValueError, match=r"finite intensities in \[0, 1\]"):
+        as_roi_tensor(x, 1)

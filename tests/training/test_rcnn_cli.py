@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 
 from calcsdk.training.rcnn import command
@@ -23,3 +24,27 @@ def test_bad_counts_are_refused(tmp_path, extra, message):
     args = parser.parse_args(["--data", str(tmp_path / "missing"), "--out", str(tmp_path), *extra])
     with pytest.raises(SystemExit, match=message):
         command.run(args)
+
+
+@pytest.mark.slow
+def test_one_split_run_fills_the_samples_cache_and_bundles(tiny_detection_data, tmp_path):
+    # --samples-cache numbers samples by position among the training images, as --folds
+    # does, so one cache serves both; its entries are the run's own samples
+    from calcsdk import Detector
+    from calcsdk.training.datasets.coco import load_coco
+    from calcsdk.training.splits import paper_detector_split
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    cache = tmp_path / "samples"
+    args = ["--data", str(tiny_detection_data), "--out", str(tmp_path / "run"), "--width",
+            "0.0625", "--epochs", "1", "--batch-size", "32", "--max-boxes", "100",
+            "--negatives-per-image", "8", "--samples-cache", str(cache), "--no-eval"]  # fmt: skip
+    assert command.run(parser.parse_args(args)) == 0
+    records = load_coco(tiny_detection_data / "annotations.json")
+    train, _ = paper_detector_split(records)
+    entries = sorted(cache.glob("*.npz"))
+    assert len(entries) == len(train)
+    with np.load(entries[-1]) as last:
+        assert str(last["image_path"]) == records[train[-1]].image_path
+    Detector(tmp_path / "run" / "bundle")

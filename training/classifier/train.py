@@ -43,7 +43,7 @@ from calcsdk.training.classifier.checkpoint import (
     start_log,
 )
 from calcsdk.training.classifier.config import ClassifierTrainConfig, get_config
-from calcsdk.training.classifier.inference import as_label_tensor, as_roi_tensor
+from calcsdk.training.classifier.inference import as_batch, as_label_tensor, as_roi_tensor
 from calcsdk.training.classifier.sampling import epoch_order
 from calcsdk.training.models.alexnet import AlexNet, AlexNetConfig
 
@@ -118,7 +118,7 @@ def _evaluate(
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb, yb = (
-                x[start : start + batch_size].to(device),
+                as_batch(x[start : start + batch_size], device),
                 y[start : start + batch_size].to(device),
             )
             logits = model(xb)
@@ -168,7 +168,7 @@ def _train_one_epoch(
     sums = [0.0, 0.0, 0.0]
     for start in range(0, len(indices), batch_size):
         batch = indices[start : start + batch_size]
-        xb, yb = x[batch].to(device), y[batch].to(device)
+        xb, yb = as_batch(x[batch], device), y[batch].to(device)
         if config.augment:
             xb = augment_batch(xb, config, augment_rng)
         xb = xb.contiguous(memory_format=MEMORY_FORMAT)
@@ -201,7 +201,8 @@ def train_classifier(
 
     Args:
         x_train, x_val: float32 ROIs in [0, 1], ``(N, 227, 227)`` or ``(N, 1, 227, 227)``
-            (warped 227x227 crops, pixel frame of the crop); both non-empty.
+            (warped 227x227 crops, pixel frame of the crop); both non-empty. float16 ROIs
+            stay float16 in memory and are cast batch by batch.
         y_train, y_val: int64 ``(N,)``: malignant=0, benign=1, normal=2.
         config: optimiser, epochs, early stopping, augmentation, seed (``config.py``).
         out_dir: directory for checkpoints and logs; created if missing.

@@ -14,7 +14,8 @@ Protocol (the classifier's, applied to whole mammograms):
   copied to ``out_dir/bundle``; its test figures are the run's headline, the spread of the
   folds' test figures its range.
 
-Proposals and warped crops of the training images are computed once and shared by the folds.
+Proposals and warped crops of the training images are computed once and shared by the folds
+(and, through ``samples_cache``, by runs and sessions).
 A fold whose ``fold.json`` exists is not retrained (resume after an interruption); inside a
 fold the fine-tuning resumes from its ``last.pt``.
 
@@ -56,8 +57,11 @@ def cross_validate_rcnn(
     model_config: AlexNetConfig,
     bundle_name: str = "calcsdk-rcnn",
     provenance: dict | None = None,
+    samples_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``n_folds`` R-CNNs, evaluate each, select one (see the module doc).
+    ``samples_cache``: a disk cache of the training images' samples (:mod:`.sample_store`),
+    shared by every fold and by runs of other configs over the same images in the same order.
 
     Returns:
         the summary written to ``out_dir/cv.json`` (:func:`summarise`).
@@ -84,7 +88,7 @@ def cross_validate_rcnn(
             continue
         if samples is None:
             t = time.perf_counter()
-            samples = collect_samples(train_records, config.samples)
+            samples = collect_samples(train_records, config.samples, cache_dir=samples_cache)
             sample_seconds = time.perf_counter() - t
         log.info("fold %d/%d: %d train, %d val images", k, n_folds, len(fit_idx), len(val_idx))
         result = fit_rcnn(

@@ -54,6 +54,7 @@ from calcsdk.training.rcnn.box_regression import (
     regression_pairs,
 )
 from calcsdk.training.rcnn.head import HeadConfig, LinearSvmHead, train_head
+from calcsdk.training.rcnn.sample_store import cached_samples
 from calcsdk.training.rcnn.samples import BACKGROUND, ImageSamples, SampleConfig, image_samples
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,16 @@ class RcnnResult:
 
 
 def collect_samples(
-    records: Sequence[ImageRecord], config: SampleConfig, offset: int = 0
+    records: Sequence[ImageRecord],
+    config: SampleConfig,
+    offset: int = 0,
+    cache_dir: str | Path | None = None,
 ) -> list[ImageSamples]:
-    """Samples of every record (see :func:`.samples.image_samples`), in order."""
+    """Samples of every record (see :func:`.samples.image_samples`), in order; record ``i`` is
+    sample index ``offset + i``. With ``cache_dir`` they are read from / written to that disk
+    cache (:mod:`.sample_store`: resumable, crops memory-mapped)."""
+    if cache_dir is not None:
+        return cached_samples(records, config, cache_dir, offset)
     out = []
     for i, record in enumerate(records):
         out.append(image_samples(offset + i, record, config))
@@ -132,7 +140,8 @@ def train_rcnn(
     **options,
 ) -> RcnnResult:
     """Train and export an R-CNN bundle to ``out_dir/bundle`` (see the module doc): collect the
-    records' samples, then :func:`fit_rcnn` with ``options`` (its keyword arguments)."""
+    records' samples (train records numbered first, then val), then :func:`fit_rcnn` with
+    ``options`` (its keyword arguments)."""
     t = time.perf_counter()
     train = collect_samples(train_records, config.samples)
     val = collect_samples(val_records, config.samples, offset=len(train_records))
@@ -174,9 +183,9 @@ def fit_rcnn(
         **config.finetune_overrides,
     )
     result = train_classifier(
-        x_train.astype(np.float32),
+        x_train,  # float16 (ImageSamples' crops): cast to float32 batch by batch
         y_train,
-        x_val.astype(np.float32),
+        x_val,
         y_val,
         ft_config,
         out / "finetune",
@@ -190,9 +199,9 @@ def fit_rcnn(
     t = time.perf_counter()
     is_gt = np.concatenate([s.is_gt for s in train])
     svm_rows = _svm_rows(is_gt, y_train, config.svm_positives)
-    _, fc7_train = predict(alexnet, x_train[svm_rows].astype(np.float32))
+    fc7_train = _fc7(alexnet, x_train, svm_rows)
     val_rows = ~np.concatenate([s.is_gt for s in val])  # calibrate on proposals, as deployed
-    _, fc7_val = predict(alexnet, x_val[val_rows].astype(np.float32))
+    fc7_val = _fc7(alexnet, x_val, val_rows)
     # background samples weighted back to the deployed proposal mix (~1 in 30 is kept)
     val_weights = np.concatenate([_weights(s) for s in val])[val_rows]
     head = train_head(
@@ -213,7 +222,7 @@ def fit_rcnn(
             train, range(len(CLASS_NAMES)), config.box_regression.min_iou
         )
         if len(rows) >= 2:
-            _, fc7_pairs = predict(alexnet, x_train[rows].astype(np.float32))
+            fc7_pairs = _fc7(alexnet, x_train, rows)
             regressor = fit_box_regressor(fc7_pairs, deltas, config.box_regression)
             regressor.save(out / "box_regressor.npz")
         else:
@@ -244,6 +253,20 @@ def fit_rcnn(
         )
     )
     return RcnnResult(bundle_dir, result.best_weights_path, head, seconds)
+
+
+def _fc7(alexnet: torch.nn.Module, crops: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """fc7 features (len(rows), D) float32 of ``crops[rows]`` (rows: bool mask or indices),
+    a chunk at a time, so that no float32 copy of a paper-scale crop array is made."""
+    index = np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
+    parts = [np.zeros((0, alexnet.fc7_dim), np.float32)]
+    for start in range(0, len(index), _FC7_CHUNK):
+        _, fc7 = predict(alexnet, crops[index[start : start + _FC7_CHUNK]])
+        parts.append(fc7)
+    return np.concatenate(parts)
+
+
+_FC7_CHUNK = 4096  # crops per chunk: 0.4 GB as float16 at 227x227
 
 
 def _svm_rows(is_gt: np.ndarray, labels: np.ndarray, positives: str) -> np.ndarray:
