@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def test_bad_counts_are_refused(tmp_path, extra, message):
 
 
 @pytest.mark.slow
-def test_one_split_run_fills_the_samples_cache_and_bundles(tiny_detection_data, tmp_path):
+def test_one_split_run_fills_the_samples_cache_and_reports(tiny_detection_data, tmp_path):
     # --samples-cache numbers samples by position among the training images, as --folds
     # does, so one cache serves both; its entries are the run's own samples
     from calcsdk import Detector
@@ -39,7 +40,7 @@ def test_one_split_run_fills_the_samples_cache_and_bundles(tiny_detection_data, 
     cache = tmp_path / "samples"
     args = ["--data", str(tiny_detection_data), "--out", str(tmp_path / "run"), "--width",
             "0.0625", "--epochs", "1", "--batch-size", "32", "--max-boxes", "100",
-            "--negatives-per-image", "8", "--samples-cache", str(cache), "--no-eval"]  # fmt: skip
+            "--negatives-per-image", "8", "--samples-cache", str(cache)]  # fmt: skip
     assert command.run(parser.parse_args(args)) == 0
     records = load_coco(tiny_detection_data / "annotations.json")
     train, _ = paper_detector_split(records)
@@ -48,3 +49,11 @@ def test_one_split_run_fills_the_samples_cache_and_bundles(tiny_detection_data, 
     with np.load(entries[-1]) as last:
         assert str(last["image_path"]) == records[train[-1]].image_path
     Detector(tmp_path / "run" / "bundle")
+    # the same report as --folds: Tables 5/6, FROC, overlays, proposal recall
+    run = tmp_path / "run"
+    report = (run / "report.md").read_text()
+    assert "one split" in report and "Table 5" in report and "Proposal recall" in report
+    assert (run / "froc.png").stat().st_size > 0 and list((run / "overlays").glob("*.png"))
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) + len(split["val"]) == len(train)
+    assert len(split["test"]) == len(records) - len(train)

@@ -166,3 +166,9 @@ def test_overlays_show_different_patients_first():
     records = [SimpleNamespace(group_id=g, name=i) for i, g in enumerate("aabbc")]
     assert [r.name for r in _one_per_patient(records, 4)] == [0, 2, 4, 1]
     assert [r.name for r in _one_per_patient(records, 2)] == [0, 2]
+
+
+def test_report_of_an_unfinished_run_says_what_is_missing(tmp_path):
+    (tmp_path / "split.json").write_text("{}")  # a one-split run stopped before its evaluation
+    with pytest.raises(ValueError, match=r"neither a cross-validation run .*evaluation\.json"):
+        write_report(tmp_path, [])

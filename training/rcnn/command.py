@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from calcsdk.training.detector_evaluation import evaluate_records, markdown_tables
     from calcsdk.training.models.alexnet import AlexNetConfig
     from calcsdk.training.rcnn.box_regression import BoxRegressionConfig
+    from calcsdk.training.rcnn.cv_report import write_report
     from calcsdk.training.rcnn.samples import SampleConfig
     from calcsdk.training.rcnn.train import RcnnTrainConfig, collect_samples, fit_rcnn
     from calcsdk.training.splits import paper_detector_split, patient_stratified_split
@@ -134,15 +135,19 @@ def run(args: argparse.Namespace) -> int:
         provenance=provenance,
         seconds={"samples": time.perf_counter() - started},
     )
-    (args.out / "split.json").write_text(
-        json.dumps({"test": [records[i].image_path for i in test_idx]}, indent=1)
-    )
+    split = {
+        "train": [train_all[i].image_path for i in fit_idx],
+        "val": [train_all[i].image_path for i in val_idx],
+        "test": [records[i].image_path for i in test_idx],
+    }
+    (args.out / "split.json").write_text(json.dumps(split, indent=1))
     print(f"bundle: {result.bundle_dir} ({result.seconds['total']:.0f} s)")
     if not args.no_eval:
-        evaluation = evaluate_records(
-            Detector(result.bundle_dir), [records[i] for i in test_idx], args.out / "eval"
-        )
+        test_records = [records[i] for i in test_idx]
+        evaluation = evaluate_records(Detector(result.bundle_dir), test_records, args.out / "eval")
         print(markdown_tables(evaluation))
+        report = write_report(args.out, test_records, proposal_config=config.samples.proposals)
+        print(f"report: {report}")
     return 0
 
 

@@ -112,8 +112,8 @@ def cross_validate_rcnn(
             "train_images": [train_records[i].image_path for i in fit_idx],
             "val_images": [train_records[i].image_path for i in val_idx],
             "seconds": result.seconds,
-            "val": _headline(val_eval),
-            "test": _headline(test_eval),
+            "val": headline(val_eval),
+            "test": headline(test_eval),
             "test_table5": test_eval["overall"]["table5"],
         }
         done.write_text(json.dumps(record, indent=1))
@@ -131,7 +131,7 @@ def cross_validate_rcnn(
     return summary
 
 
-def _headline(evaluation: dict[str, Any]) -> dict[str, Any]:
+def headline(evaluation: dict[str, Any]) -> dict[str, Any]:
     """Table 6 figures, FROC sensitivities and timing of one evaluation (JSON-safe)."""
     overall = evaluation["overall"]
     return {

@@ -1,6 +1,7 @@
-"""The R-CNN cross-validation report: Tables 5 and 6 "average (range)" as in the paper, the
-folds' FROC curves, ground-truth + detection overlays and the proposal-recall curve of the test
-images, written beside ``cv.json`` (:mod:`.cross_validation`).
+"""The R-CNN run report: Tables 5 and 6 "average (range)" as in the paper, the folds' FROC
+curves, ground-truth + detection overlays and the proposal-recall curve of the test images,
+written beside ``cv.json`` (:mod:`.cross_validation`). A one-split run (``--folds 1``: ``eval/``,
+``split.json``, ``bundle/``) gets the same report with its single split as the only fold.
 
 Files (under the run folder): ``report.md``, ``froc.png``, ``overlays/*.png``,
 ``proposal_recall.json`` and ``proposal_recall.png``. Every figure is read from the folds'
@@ -41,8 +42,9 @@ def markdown(summary: dict[str, Any], run_dir: Path, recall: dict | None) -> str
     name = summary.get("config", "?")
     folds = summary["folds"]
     n_test = folds[0]["test"]["n_images"]
+    kind = "one split" if len(folds) == 1 else f"{len(folds)}-fold cross-validation"
     lines = [
-        f"# R-CNN {name}: {len(folds)}-fold cross-validation (the paper's Tables 5 and 6)",
+        f"# R-CNN {name}: {kind} (the paper's Tables 5 and 6)",
         "",
         f"Run folder `{run_dir}`. Test: {n_test} held-out images, the same for every fold. "
         f"Selected: fold {summary['selected_fold']} ({summary['selection']}); its bundle is "
@@ -68,8 +70,9 @@ def markdown(summary: dict[str, Any], run_dir: Path, recall: dict | None) -> str
         "",
         "| | precision | recall | F1 | mAP |",
         "|---|---|---|---|---|",
-        f"| this run: mean (min-max) over folds | {_range(t6['precision'])} | "
-        f"{_range(t6['recall'])} | {_range(t6['f1'])} | {_range(t6['map'])} |",
+        f"| this run: {'one split' if len(folds) == 1 else 'mean (min-max) over folds'} | "
+        f"{_range(t6['precision'])} | {_range(t6['recall'])} | {_range(t6['f1'])} | "
+        f"{_range(t6['map'])} |",
     ]
     paper = PAPER_TABLE6.get(name)
     if paper:
@@ -90,7 +93,7 @@ def markdown(summary: dict[str, Any], run_dir: Path, recall: dict | None) -> str
             for s in spreads.values()
         ]
         lines.append(f"| {cls} | {' | '.join(cells)} |")
-    selected = run_dir / f"fold{summary['selected_fold']}" / "eval" / "evaluation.md"
+    selected = _eval_dir(run_dir, summary, summary["selected_fold"]) / "evaluation.md"
     if selected.exists():
         body = selected.read_text().split("\n", 1)[1]
         lines += [
@@ -136,7 +139,7 @@ def write_report(
     overlays: int = 4,
     proposal_config=None,
 ) -> Path:
-    """Write the report files of a finished cross-validation run (see the module doc)."""
+    """Write the report files of a finished run, cross-validated or one split (module doc)."""
     from calcsdk.benchmarks import froc_plot, proposal_recall
     from calcsdk.detector import Detector
     from calcsdk.image import read_mammogram
@@ -145,10 +148,10 @@ def write_report(
     from calcsdk.training.datasets.record import records_to_ground_truth
 
     run = Path(run_dir)
-    summary = json.loads((run / "cv.json").read_text())
+    summary = load_summary(run)
     curves = {
         f"fold {f['fold']}": froc_plot.load_curve(
-            run / f"fold{f['fold']}" / "eval" / "evaluation.json"
+            _eval_dir(run, summary, f["fold"]) / "evaluation.json"
         )
         for f in summary["folds"]
     }
@@ -181,6 +184,43 @@ def write_report(
     path = run / "report.md"
     path.write_text(markdown(summary, run, recall))
     return path
+
+
+def load_summary(run: Path) -> dict[str, Any]:
+    """``cv.json`` of a cross-validation run; for a one-split run the same summary
+    (:func:`.cross_validation.summarise`) built from ``split.json``, ``rcnn_train.json`` and
+    ``eval/evaluation.json``, its split as fold 1 (``"one_split": True``)."""
+    from calcsdk.training.rcnn.cross_validation import headline, summarise
+
+    if (run / "cv.json").exists():
+        return json.loads((run / "cv.json").read_text())
+    try:
+        split = json.loads((run / "split.json").read_text())
+        evaluation = json.loads((run / "eval" / "evaluation.json").read_text())
+        trained = json.loads((run / "rcnn_train.json").read_text())
+    except FileNotFoundError as error:
+        raise ValueError(
+            f"{run}: neither a cross-validation run (cv.json) nor a finished one-split run"
+            f" ({error.filename} is missing)"
+        ) from error
+    fold = {
+        "fold": 1,
+        "train_images": split.get("train", []),
+        "val_images": split.get("val", []),
+        "val": {"map": None},
+        "test": headline(evaluation),
+        "test_table5": evaluation["overall"]["table5"],
+    }
+    summary = summarise([fold])
+    summary["config"] = trained["config"]["name"]
+    summary["selection"] = "one split, no selection"
+    summary["one_split"] = True
+    return summary
+
+
+def _eval_dir(run: Path, summary: dict[str, Any], fold: int) -> Path:
+    """Where fold ``fold``'s test evaluation lives."""
+    return run / "eval" if summary.get("one_split") else run / f"fold{fold}" / "eval"
 
 
 def _one_per_patient(records: Sequence[ImageRecord], count: int) -> list[ImageRecord]:
