@@ -53,6 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add R-CNN's class-agnostic box regressor on fc7 to the bundle (off: no gain measured)",
     )
+    parser.add_argument(
+        "--mine-images",
+        type=int,
+        help="refit the SVMs with hard negatives mined over every proposal of this many"
+        " training images (R-CNN's mining; off by default)",
+    )
+    parser.add_argument(
+        "--mine-per-image", type=int, default=500, help="hard negatives kept per mined image"
+    )
+    parser.add_argument("--svm-c", type=float, help="override the SVMs' C (default 1e-3)")
     parser.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
 
 
@@ -70,17 +80,21 @@ def run(args: argparse.Namespace) -> int:
     from calcsdk.training.models.alexnet import AlexNetConfig
     from calcsdk.training.rcnn.box_regression import BoxRegressionConfig
     from calcsdk.training.rcnn.cv_report import write_report
+    from calcsdk.training.rcnn.head import HeadConfig
+    from calcsdk.training.rcnn.mining import MiningConfig
     from calcsdk.training.rcnn.samples import SampleConfig
     from calcsdk.training.rcnn.train import RcnnTrainConfig, collect_samples, fit_rcnn
     from calcsdk.training.splits import paper_detector_split, patient_stratified_split
 
     if args.folds < 1:
         raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "mine_images", "mine_per_image"):
         value = getattr(args, name)
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise SystemExit(f"calcsdk train rcnn: {flag} should be >= 1, got {value}")
+    if args.svm_c is not None and not args.svm_c > 0:
+        raise SystemExit(f"calcsdk train rcnn: --svm-c should be > 0, got {args.svm_c}")
     logging.getLogger("calcsdk").setLevel(logging.INFO)
     annotations = args.data / "annotations.json" if args.data.is_dir() else args.data
     records = load_coco(annotations)
@@ -111,6 +125,12 @@ def run(args: argparse.Namespace) -> int:
         ),
         finetune_overrides=overrides,
         box_regression=BoxRegressionConfig() if args.box_regression else None,
+        head=HeadConfig() if args.svm_c is None else replace(HeadConfig(), svm_c=args.svm_c),
+        mining=(
+            MiningConfig(images=args.mine_images, per_image=args.mine_per_image)
+            if args.mine_images
+            else None
+        ),
         seed=args.seed,
     )
     provenance = {
@@ -134,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         bundle_name=f"calcsdk-{args.config}",
         provenance=provenance,
         seconds={"samples": time.perf_counter() - started},
+        mining_records=[train_all[i] for i in fit_idx],
     )
     split = {
         "train": [train_all[i].image_path for i in fit_idx],

@@ -101,6 +101,7 @@ def cross_validate_rcnn(
             bundle_name=f"{bundle_name}-fold{k}",
             provenance={**(provenance or {}), "fold": k, "n_folds": n_folds},
             seconds={"samples (shared by the folds)": sample_seconds},
+            mining_records=[train_records[i] for i in fit_idx],
         )
         detector = Detector(result.bundle_dir)
         val_eval = evaluate_records(

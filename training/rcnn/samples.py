@@ -73,14 +73,23 @@ def jitter_boxes(boxes: np.ndarray, copies: int, rng: np.random.Generator) -> np
     )
 
 
-def image_samples(index: int, record: ImageRecord, config: SampleConfig) -> ImageSamples:
-    """Proposals of ``record``'s image, labelled, subsampled and warped (see module doc)."""
-    rng = np.random.default_rng([config.seed, index])
+def image_proposals(
+    record: ImageRecord, config: SampleConfig
+) -> tuple[WorkingImage, np.ndarray, np.ndarray, np.ndarray]:
+    """``record``'s image in the working frame, its EdgeBoxes proposals ((N, 4) float32 xyxy,
+    working frame), its ground-truth boxes ((M, 4) float32, working frame) and their labels
+    ((M,) int64, 0 malignant / 1 benign): what the deployed pipeline sees, plus the truth."""
     mammogram = read_mammogram(record.image_path, spacing_mm=record.spacing_mm)
     working = prepare_mammogram(mammogram, config.working_spacing_mm, config.fallback_spacing_mm)
     proposals, _ = propose(working.image01, working.mask, working.spacing_mm, config.proposals)
     gt = working_ground_truth(record, working)
-    gt_labels = np.asarray(record.labels, np.int64)
+    return working, proposals, gt, np.asarray(record.labels, np.int64)
+
+
+def image_samples(index: int, record: ImageRecord, config: SampleConfig) -> ImageSamples:
+    """Proposals of ``record``'s image, labelled, subsampled and warped (see module doc)."""
+    rng = np.random.default_rng([config.seed, index])
+    working, proposals, gt, gt_labels = image_proposals(record, config)
     jittered = clip_boxes(jitter_boxes(gt, config.jitter_per_gt, rng), *working.image01.shape)
     candidates = np.concatenate([proposals, jittered]).astype(np.float32)
     labels, _ = label_proposals(candidates, gt, gt_labels, background_label=BACKGROUND)

@@ -54,6 +54,7 @@ from calcsdk.training.rcnn.box_regression import (
     regression_pairs,
 )
 from calcsdk.training.rcnn.head import HeadConfig, LinearSvmHead, train_head
+from calcsdk.training.rcnn.mining import MiningConfig, mine_background
 from calcsdk.training.rcnn.sample_store import cached_samples
 from calcsdk.training.rcnn.samples import BACKGROUND, ImageSamples, SampleConfig, image_samples
 
@@ -86,6 +87,9 @@ class RcnnTrainConfig:
     # off by default: on the 5 RCNN-1 folds of benchmarks/results/rcnn_cv (same AlexNet and
     # SVMs, paired) it moved mean test mAP 0.062 -> 0.060 and F1 0.090 -> 0.094, i.e. nothing
     box_regression: BoxRegressionConfig | None = None
+    # SVM negatives mined over every proposal of training images (.mining). Off by default:
+    # measured so far only in a simulation on cached validation features (BENCHMARKS.md)
+    mining: MiningConfig | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:  # fail before hours of fine-tuning, not after
@@ -161,10 +165,15 @@ def fit_rcnn(
     bundle_name: str = "calcsdk-rcnn",
     provenance: dict | None = None,
     seconds: dict | None = None,
+    mining_records: Sequence[ImageRecord] = (),
 ) -> RcnnResult:
     """Steps 2-5 of the module doc on samples already collected (:func:`collect_samples`):
     ``train`` fine-tunes and fits the SVMs, ``val`` early-stops and calibrates. Resumes the
-    fine-tuning from ``out_dir/finetune/last.pt`` when it exists."""
+    fine-tuning from ``out_dir/finetune/last.pt`` when it exists. With ``config.mining``, the
+    SVMs are refitted with hard negatives mined over every proposal of ``mining_records`` (the
+    training images ``train`` was made from; :mod:`.mining`)."""
+    if config.mining is not None and not mining_records:
+        raise ValueError("config.mining is set, but no mining_records were given")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds = dict(seconds or {})
@@ -213,8 +222,26 @@ def fit_rcnn(
         calib_labels=y_val[val_rows],
         calib_weights=val_weights,
     )
-    head.save(out / "head.npz")
     seconds["svm"] = time.perf_counter() - t
+    mined = 0
+    if config.mining is not None:
+        t = time.perf_counter()
+        negatives = mine_background(
+            alexnet, head, mining_records, config.samples, config.mining,
+            cache=out / "mined_background.npz",
+        )  # fmt: skip
+        mined = len(negatives)
+        head = train_head(
+            np.concatenate([fc7_train, negatives]),
+            np.concatenate([y_train[svm_rows], np.full(mined, BACKGROUND, np.int64)]),
+            len(CLASS_NAMES),
+            config.head,
+            calib_features=fc7_val,
+            calib_labels=y_val[val_rows],
+            calib_weights=val_weights,
+        )
+        seconds["mining"] = time.perf_counter() - t
+    head.save(out / "head.npz")
     regressor = None
     if config.box_regression is not None:
         t = time.perf_counter()
@@ -247,6 +274,7 @@ def fit_rcnn(
                 "seconds": seconds,
                 "train_samples": len(y_train),
                 "val_samples": len(y_val),
+                "mined_negatives": mined,
                 "finetune_best_val_accuracy": result.best_val_accuracy,
             },
             indent=2,
