@@ -17,6 +17,8 @@ from calcsdk.training.rcnn import command
         (["--epochs", "0"], "--epochs should be >= 1, got 0"),  # once silently meant 50
         (["--batch-size", "-4"], "--batch-size should be >= 1, got -4"),
         (["--folds", "0"], "--folds should be >= 1, got 0"),
+        (["--mine-images", "0"], "--mine-images should be >= 1, got 0"),
+        (["--svm-rounds", "0"], "--svm-rounds should be >= 1, got 0"),
     ],
 )
 def test_bad_counts_are_refused(tmp_path, extra, message):

@@ -102,12 +102,18 @@ def test_cli_run_refits_the_svms_with_mined_negatives(tiny_detection_data, tmp_p
     args = ["--data", str(tiny_detection_data), "--out", str(run), "--width", "0.0625",
             "--epochs", "1", "--batch-size", "32", "--max-boxes", "60", "--negatives-per-image",
             "8", "--mine-images", "2", "--mine-per-image", "20", "--svm-c", "1e-4",
-            "--no-eval"]  # fmt: skip
+            "--svm-rounds", "2", "--svm-negatives-per-round", "300", "--no-eval"]  # fmt: skip
     assert command.run(parser.parse_args(args)) == 0
     trained = json.loads((run / "rcnn_train.json").read_text())
     assert trained["mined_negatives"] == 40  # 2 images x 20 (each has more background)
     assert trained["config"]["mining"] == {"images": 2, "per_image": 20, "chunk_size": 256}
-    assert trained["config"]["head"]["svm_c"] == 1e-4 and "mining" in trained["seconds"]
+    head = trained["config"]["head"]
+    assert (head["svm_c"], head["hard_negative_rounds"], head["negatives_per_round"]) == (
+        1e-4,
+        2,
+        300,
+    )
+    assert "mining" in trained["seconds"]
     with np.load(run / "mined_background.npz") as mined:
         assert mined["fc7"].shape[0] == 40
     Detector(run / "bundle")

@@ -63,7 +63,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mine-per-image", type=int, default=500, help="hard negatives kept per mined image"
     )
     parser.add_argument("--svm-c", type=float, help="override the SVMs' C (default 1e-3)")
+    parser.add_argument(
+        "--svm-rounds", type=int, help="rounds of SVM hard-negative mining (default 3)"
+    )
+    parser.add_argument(
+        "--svm-negatives-per-round",
+        type=int,
+        help="hard negatives added per class and round (default 4,000)",
+    )
     parser.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+
+
+def _head_config(args: argparse.Namespace):
+    """HeadConfig with the command line's SVM overrides."""
+    from dataclasses import replace
+
+    from calcsdk.training.rcnn.head import HeadConfig
+
+    overrides = {
+        "svm_c": args.svm_c,
+        "hard_negative_rounds": args.svm_rounds,
+        "negatives_per_round": args.svm_negatives_per_round,
+    }
+    return replace(HeadConfig(), **{k: v for k, v in overrides.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
     from calcsdk.training.models.alexnet import AlexNetConfig
     from calcsdk.training.rcnn.box_regression import BoxRegressionConfig
     from calcsdk.training.rcnn.cv_report import write_report
-    from calcsdk.training.rcnn.head import HeadConfig
     from calcsdk.training.rcnn.mining import MiningConfig
     from calcsdk.training.rcnn.samples import SampleConfig
     from calcsdk.training.rcnn.train import RcnnTrainConfig, collect_samples, fit_rcnn
@@ -88,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.folds < 1:
         raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
-    for name in ("epochs", "batch_size", "mine_images", "mine_per_image"):
+    counts = ("epochs", "batch_size", "mine_images", "mine_per_image", "svm_rounds",
+              "svm_negatives_per_round")  # fmt: skip
+    for name in counts:
         value = getattr(args, name)
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
@@ -125,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         finetune_overrides=overrides,
         box_regression=BoxRegressionConfig() if args.box_regression else None,
-        head=HeadConfig() if args.svm_c is None else replace(HeadConfig(), svm_c=args.svm_c),
+        head=_head_config(args),
         mining=(
             MiningConfig(images=args.mine_images, per_image=args.mine_per_image)
             if args.mine_images
