@@ -7,7 +7,9 @@
    on balanced validation accuracy.
 3. fc7 features; one-vs-rest linear SVMs with hard-negative mining on the training images
    (positives: the ground-truth boxes, as R-CNN, or with ``svm_positives="overlap"`` every
-   crop at IoU >= 0.5; negatives: background proposals).
+   crop at IoU >= 0.5; negatives: background proposals). With ``mining`` (off by default) the
+   SVMs are refitted with the hardest background proposals of whole training images
+   (:mod:`.mining`), as R-CNN mined over all proposals.
 4. Platt calibration on the validation images' proposals, so 0.5 means 50%.
    Optionally (``box_regression``, off by default) a class-agnostic box regressor on fc7
    (:mod:`.box_regression`), applied to every proposal before NMS.
@@ -22,6 +24,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -213,15 +216,15 @@ def fit_rcnn(
     fc7_val = _fc7(alexnet, x_val, val_rows)
     # background samples weighted back to the deployed proposal mix (~1 in 30 is kept)
     val_weights = np.concatenate([_weights(s) for s in val])[val_rows]
-    head = train_head(
-        fc7_train,
-        y_train[svm_rows],
-        len(CLASS_NAMES),
-        config.head,
+    fit_head = partial(
+        train_head,
+        num_classes=len(CLASS_NAMES),
+        config=config.head,
         calib_features=fc7_val,
         calib_labels=y_val[val_rows],
         calib_weights=val_weights,
     )
+    head = fit_head(fc7_train, y_train[svm_rows])
     seconds["svm"] = time.perf_counter() - t
     mined = 0
     if config.mining is not None:
@@ -231,14 +234,9 @@ def fit_rcnn(
             cache=out / "mined_background.npz",
         )  # fmt: skip
         mined = len(negatives)
-        head = train_head(
+        head = fit_head(
             np.concatenate([fc7_train, negatives]),
             np.concatenate([y_train[svm_rows], np.full(mined, BACKGROUND, np.int64)]),
-            len(CLASS_NAMES),
-            config.head,
-            calib_features=fc7_val,
-            calib_labels=y_val[val_rows],
-            calib_weights=val_weights,
         )
         seconds["mining"] = time.perf_counter() - t
     head.save(out / "head.npz")
