@@ -105,3 +105,25 @@ def test_cuda_session_runs_on_gpu(matmul_model: Path):
     assert session.providers[0] == "CUDAExecutionProvider"
     out = session.run({"x": np.ones((4, 3), np.float32)})["y"]
     assert out.shape == (4, 2)
+
+
+def test_cuda_sessions_ask_for_ieee_fp32(matmul_model: Path, monkeypatch):
+    """The CUDA provider is created with TF32 off (its default is on; see the backend docs)."""
+    seen = {}
+
+    class FakeSession:
+        def __init__(self, path, options, providers):
+            seen["providers"] = providers
+
+        def get_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def get_inputs(self):
+            return []
+
+        get_outputs = get_inputs
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    create_backend("onnxruntime", device="cuda:1").load(matmul_model)
+    assert seen["providers"][0] == ("CUDAExecutionProvider", {"device_id": 1, "use_tf32": 0})
