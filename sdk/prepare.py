@@ -97,5 +97,5 @@ def roi_crops(
     if out is None or out.shape[0] < n or out.shape[1:] != (1, size, size):
         out = np.empty((n, 1, size, size), np.float32)
     crops = warp_boxes(image01, boxes, size=size, context_pad=context_pad, out=out[:n, 0])
-    out[:n, 0] = roi_representation(crops, representation)
+    roi_representation(crops, representation, out=crops)  # in place
     return out[:n]

@@ -46,12 +46,15 @@ PERCENTILE_SAMPLE = 1 << 20  # normalize_image estimates percentiles from at mos
 _CV_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
-def check_pixels(pixels: np.ndarray, *, source: str = "<array>", ndim: int = 2) -> np.ndarray:
+def check_pixels(
+    pixels: np.ndarray, *, source: str = "<array>", ndim: int = 2, finite: bool = True
+) -> np.ndarray:
     """Validate an image array and return it as a numpy array (no copy when possible).
 
     Args:
         pixels: array-like, ``(H, W)`` for ``ndim=2`` or ``(N, H, W)`` for 3; bool or real dtype.
         source: names the array in error messages.
+        finite: scan float pixels for NaN and infinity (False: the caller checks them itself).
 
     Raises:
         ImageDtypeError: wrong dimensionality or a non-numeric dtype (a ``TypeError``).
@@ -67,7 +70,7 @@ def check_pixels(pixels: np.ndarray, *, source: str = "<array>", ndim: int = 2) 
         raise ImageDtypeError(f"complex pixels are not accepted, got dtype {array.dtype}", source)
     if array.size == 0:
         raise EmptyImageError(f"image has a zero-length axis, shape {array.shape}", source)
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+    if finite and np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise InvalidPixelsError("image contains NaN or infinite values", source)
     return array
 

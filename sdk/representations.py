@@ -36,6 +36,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from calcsdk.errors import InvalidPixelsError
 from calcsdk.preprocess import check_pixels
 
 __all__ = [
@@ -53,27 +54,71 @@ PAPER_SENSITIVITY = 0.5  # the paper's adaptthresh sensitivity
 _POLARITIES = ("bright", "dark")
 
 
-def grayscale_roi(roi: np.ndarray) -> np.ndarray:
+def grayscale_roi(roi: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """MATLAB ``mat2gray``: min-max normalisation of each ROI to float32 ``[0, 1]``.
 
     Args:
         roi: ``(H, W)`` or a batch ``(N, H, W)``, any numeric or bool dtype; each ROI is scaled
             by its own minimum and maximum.
+        out: optional C-contiguous float32 array of ``roi``'s shape to write into; it may be
+            ``roi`` itself (in place; on an error, the ROIs before the bad one are already
+            written).
 
     Returns:
-        float32 of the same shape in ``[0, 1]``; a constant ROI gives zeros.
+        float32 of the same shape in ``[0, 1]`` (``out`` when given); a constant ROI gives
+        zeros.
 
     Raises:
         ImageDtypeError, EmptyImageError, InvalidPixelsError: as ``preprocess.check_pixels``.
+        ValueError: ``out`` of the wrong dtype, shape or layout.
     """
-    rois = _check_roi(roi)
+    array = np.asarray(roi)
+    if array.dtype == np.float32 and array.ndim in (2, 3):
+        return _grayscale_float32(_check_roi(array, finite=False), out)
+    rois = _check_roi(array)
     # float32 is exact for up to 16-bit integers; wider types are scaled in float64.
     values = rois.astype(np.float64 if rois.dtype.itemsize > 2 else np.float32)  # a copy
     minimum = values.min(axis=(-2, -1), keepdims=True)
     spread = values.max(axis=(-2, -1), keepdims=True) - minimum
     values -= minimum
     values /= np.where(spread > 0, spread, 1)  # a constant ROI is all zeros already
-    return np.clip(values, 0.0, 1.0, out=values).astype(np.float32, copy=False)
+    gray = np.clip(values, 0.0, 1.0, out=values).astype(np.float32, copy=False)
+    if out is None:
+        return gray
+    _check_out(out, gray.shape)[...] = gray
+    return out
+
+
+def _grayscale_float32(rois: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``grayscale_roi`` of float32 ROIs, one ROI at a time so that each pass stays in cache.
+
+    The arithmetic is the batch path's, in float32: ``clip((x - min) / (max - min), 0, 1)``.
+    A NaN or infinity shows in the ROI's minimum or maximum, so no separate finiteness pass
+    is needed.
+    """
+    out = np.empty(rois.shape, np.float32) if out is None else _check_out(out, rois.shape)
+    sources = rois.reshape(-1, *rois.shape[-2:])
+    targets = out.reshape(-1, *rois.shape[-2:])
+    for source, target in zip(sources, targets):
+        low, high = source.min(), source.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise InvalidPixelsError("image contains NaN or infinite values", "<array>")
+        spread = high - low
+        if spread > 0:
+            np.subtract(source, low, out=target)
+            np.divide(target, spread, out=target)
+            np.clip(target, 0.0, 1.0, out=target)
+        else:
+            target.fill(0.0)
+    return out
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+        raise ValueError(f"out should be a float32 numpy array, got {getattr(out, 'dtype', out)}")
+    if out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"out should be C-contiguous of shape {shape}, got {out.shape}")
+    return out
 
 
 def default_neighborhood(shape: tuple[int, int]) -> tuple[int, int]:
@@ -158,27 +203,34 @@ def imbinarize(image01: np.ndarray, threshold: np.ndarray | float) -> np.ndarray
     return image > limits
 
 
-def roi_representation(roi: np.ndarray, kind: str) -> np.ndarray:
+def roi_representation(roi: np.ndarray, kind: str, *, out: np.ndarray | None = None) -> np.ndarray:
     """One of the paper's ROI representations (see :data:`REPRESENTATIONS`).
 
     Args:
         roi: ``(H, W)`` or a batch ``(N, H, W)``, any numeric dtype (227x227 in use).
         kind: ``"grayscale"``, ``"binary"`` or ``"filtered"``.
+        out: optional C-contiguous float32 array of ``roi``'s shape to write into; it may be
+            ``roi`` itself (see :func:`grayscale_roi`).
 
     Returns:
-        float32 of the shape of ``roi`` in ``[0, 1]`` (``binary`` holds only 0 and 1).
+        float32 of the shape of ``roi`` in ``[0, 1]`` (``binary`` holds only 0 and 1); ``out``
+        when given.
 
     Raises:
-        ValueError: unknown ``kind``.
+        ValueError: unknown ``kind``; ``out`` of the wrong dtype, shape or layout.
         ImageDtypeError, EmptyImageError, InvalidPixelsError: as ``preprocess.check_pixels``.
     """
     if kind not in REPRESENTATIONS:
         raise ValueError(f"kind should be one of {REPRESENTATIONS}, got {kind!r}")
-    gray = grayscale_roi(roi)
     if kind == "grayscale":
-        return gray
+        return grayscale_roi(roi, out=out)
+    gray = grayscale_roi(roi)
     binary = _binary_from_gray(gray)
-    return binary if kind == "binary" else gray * binary
+    result = binary if kind == "binary" else gray * binary
+    if out is None:
+        return result
+    _check_out(out, result.shape)[...] = result
+    return out
 
 
 def roi_representations(roi: np.ndarray) -> dict[str, np.ndarray]:
@@ -202,9 +254,9 @@ def _binary_from_gray(gray: np.ndarray) -> np.ndarray:
     return np.stack([_binary_from_gray(one) for one in gray]) if len(gray) else gray.copy()
 
 
-def _check_roi(roi: np.ndarray) -> np.ndarray:
+def _check_roi(roi: np.ndarray, *, finite: bool = True) -> np.ndarray:
     """A 2-D ROI or a 3-D batch of them (an empty batch ``(0, H, W)`` is allowed)."""
     array = np.asarray(roi)
     if array.ndim == 3 and array.shape[0] == 0 and array.shape[1] and array.shape[2]:
         return array
-    return check_pixels(array, ndim=3 if array.ndim == 3 else 2)
+    return check_pixels(array, ndim=3 if array.ndim == 3 else 2, finite=finite)

@@ -62,6 +62,45 @@ def test_grayscale_roi_batch_normalises_each_roi_alone():
     np.testing.assert_array_equal(gray[1], np.zeros((2, 2)))
 
 
+def test_float32_roi_path_matches_the_float64_formula_and_writes_in_place():
+    rng = np.random.default_rng(3)
+    rois = rng.normal(40.0, 25.0, (6, 9, 7)).astype(np.float32)
+    rois[2] = 1.5  # constant
+    expected = rois.astype(np.float64) - rois.min(axis=(1, 2), keepdims=True)
+    spread = rois.max(axis=(1, 2), keepdims=True) - rois.min(axis=(1, 2), keepdims=True)
+    expected /= np.where(spread > 0, spread, 1)
+    gray = grayscale_roi(rois)
+    np.testing.assert_allclose(gray, expected, atol=2e-7)
+    assert gray.min() == 0.0 and gray.max() == 1.0 and not gray[2].any()
+    out = np.full_like(rois, np.nan)
+    assert grayscale_roi(rois, out=out) is out and np.array_equal(out, gray)
+    in_place = rois.copy()
+    grayscale_roi(in_place, out=in_place)
+    assert np.array_equal(in_place, gray)
+    np.testing.assert_array_equal(grayscale_roi(rois[4]), gray[4])  # 2-D as in a batch
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float32_roi_path_refuses_non_finite_pixels(bad):
+    rois = np.ones((3, 5, 5), np.float32)
+    rois[1, 2, 3] = bad
+    with pytest.raises(InvalidPixelsError, match="NaN or infinite"):
+        grayscale_roi(rois)
+
+
+@pytest.mark.parametrize("kind", REPRESENTATIONS)
+def test_representation_out_buffer(kind):
+    rois = np.random.default_rng(4).random((2, 40, 40)).astype(np.float32)
+    expected = roi_representation(rois, kind)
+    out = np.empty_like(rois)
+    assert roi_representation(rois, kind, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="float32"):
+        roi_representation(rois, kind, out=np.empty(rois.shape, np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        roi_representation(rois, kind, out=np.empty((2, 40, 41), np.float32))
+
+
 # --- adaptthresh --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("shape", "expected"),
