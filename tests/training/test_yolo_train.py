@@ -97,6 +97,17 @@ def test_tiny_yolo_loss_falls_and_evaluation_runs(records, tmp_path):
     assert not model.training and anchors.shape == (9, 2)
 
 
+def test_bf16_autocast_trains_too(records, tmp_path):
+    """``autocast="bf16"`` (for GPUs) runs the forward in bfloat16 and still learns; on the CPU
+    here, which supports bfloat16 autocast as well."""
+    config = dataclasses.replace(TINY, autocast="bf16", eval_every_epochs=100)
+    result = train_yolo(records, config, tmp_path, anchors=ANCHORS, device="cpu")
+    losses = [record["loss"] for record in result.history]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    with pytest.raises(ValueError, match="autocast"):
+        dataclasses.replace(TINY, autocast="fp8")
+
+
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size": int,
            "learning_rate": float, "width": float, "depth": float, "network_size": int,
            "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
-           "tile_overlap": int}  # fmt: skip
+           "tile_overlap": int, "autocast": str}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,8 @@ from calcsdk.pipelines.yolo import YoloSettings
 from calcsdk.tiling import LAYOUTS
 from calcsdk.yolo_decode import DEFAULT_SCALE_X_Y
 
+AUTOCAST_MODES = ("off", "bf16")  # bf16 needs no loss scaling, unlike fp16
+
 
 @dataclass(frozen=True)
 class YoloTrainConfig:
@@ -80,6 +82,7 @@ class YoloTrainConfig:
     checkpoint_every_steps: int = 0  # also checkpoint inside an epoch every N steps (0: off)
     eval_every_epochs: int = 5  # validation mAP (EMA weights) every N epochs and at the end
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower)
+    autocast: str = "off"  # "bf16": the forward pass in bfloat16 autocast (loss in float32)
     progress: bool = True  # tqdm bar
 
     def __post_init__(self) -> None:
@@ -116,6 +119,8 @@ class YoloTrainConfig:
                 )
         if self.negative_tile_ratio is not None and self.negative_tile_ratio < 0:
             raise ValueError("negative_tile_ratio should be None or >= 0")
+        if self.autocast not in AUTOCAST_MODES:
+            raise ValueError(f"autocast should be one of {AUTOCAST_MODES}, got {self.autocast!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps should be None or >= 1, got {self.max_steps}")
 

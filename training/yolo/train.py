@@ -58,6 +58,7 @@ RESUMABLE_CHANGES = frozenset(
         "num_workers",
         "eval_every_epochs",
         "checkpoint_every_steps",
+        "autocast",
     }
 )
 
@@ -264,7 +265,11 @@ class _Trainer:
         done = 0
         while done < step_samples:
             images, targets = next(micro_batches)
-            outputs = self.model(images.to(self.device, non_blocking=True))
+            with torch.autocast(
+                self.device.type, torch.bfloat16, enabled=config.autocast == "bf16"
+            ):
+                outputs = self.model(images.to(self.device, non_blocking=True))
+            outputs = [output.float() for output in outputs]  # the loss in float32
             loss, parts = self.criterion(outputs, targets, normalizer=step_samples)
             loss.backward()
             done += len(images)
