@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,20 @@ def predict_records(
     detector: Detector, records: Sequence[ImageRecord]
 ) -> tuple[list[Detections], float]:
     """Every detection (``conf=0``) on each record's image, and the median seconds per image."""
+    return predict_with(
+        lambda r: detector.detect(r.image_path, conf=0.0, spacing_mm=r.spacing_mm), records
+    )
+
+
+def predict_with(
+    predict: Callable[[ImageRecord], Detections], records: Sequence[ImageRecord]
+) -> tuple[list[Detections], float]:
+    """``predict`` (every detection of one record's image) over ``records``, and the median
+    seconds per image; for models that are not a bundle yet (e.g. torch weights on a GPU)."""
     preds, times = [], []
     for record in records:
         t = time.perf_counter()
-        preds.append(detector.detect(record.image_path, conf=0.0, spacing_mm=record.spacing_mm))
+        preds.append(predict(record))
         times.append(time.perf_counter() - t)
     times.sort()
     return preds, times[len(times) // 2] if times else float("nan")
@@ -94,8 +104,20 @@ def evaluate_records(
     """Predict on ``records`` and build the tables, overall and per density; writes
     ``evaluation.json`` and ``evaluation.md`` under ``out_dir`` when given."""
     preds, median_s = predict_records(detector, records)
+    return evaluate_predictions(preds, records, detector.model_version, median_s, out_dir)
+
+
+def evaluate_predictions(
+    preds: Sequence[Detections],
+    records: Sequence[ImageRecord],
+    model: str,
+    median_seconds: float,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """The tables of ``preds`` (one per record, every detection), overall and per density;
+    writes ``evaluation.json`` and ``evaluation.md`` under ``out_dir`` when given."""
     truths = records_to_ground_truth(records)
-    result = {"model": detector.model_version, "median_seconds_per_image": median_s}
+    result = {"model": model, "median_seconds_per_image": median_seconds}
     result["overall"] = paper_tables(preds, truths)
     result["by_density"] = {}
     for density in DENSITIES:

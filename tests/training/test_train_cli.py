@@ -49,6 +49,48 @@ def test_train_yolo_from_the_cli(tiny_coco, tmp_path):
     assert status == 0 and (out / "last.pt").exists() and (out / "settings.json").exists()
 
 
+def test_train_yolo_on_another_runs_split_then_evaluates_its_test_images(tiny_coco, tmp_path):
+    """``--split`` (another machine's paths, matched by file name) picks train/val/test;
+    the test images get the R-CNN's report; ``--max-minutes`` stops after the first step."""
+    coco = json.loads((tiny_coco / "annotations.json").read_text())
+    (tiny_coco / "4.png").write_bytes((tiny_coco / "3.png").read_bytes())  # a 5th image
+    coco["images"].append({**coco["images"][3], "id": 5, "file_name": "4.png", "patient_id": "p4"})
+    coco["annotations"].append({**coco["annotations"][-1], "id": 99, "image_id": 5})
+    (tiny_coco / "annotations.json").write_text(json.dumps(coco))
+    split = {"train": ["/elsewhere/0.png", "/elsewhere/1.png", "/elsewhere/2.png"],
+             "val": ["/x/3.png"], "test": ["/x/4.png"]}  # fmt: skip
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    out = tmp_path / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        status = main(
+            ["train", "yolo", "--data", str(tiny_coco), "--out", str(out), "--width", "0.0625",
+             "--depth", "0.125", "--network-size", "64", "--tile-overlap", "16",
+             "--max-minutes", "0.0001", "--batch-size", "2", "--micro-batch-size", "2",
+             "--split", str(tmp_path / "split.json"), "--no-progress", "--device", "cpu"]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0
+    written = json.loads((out / "split.json").read_text())
+    assert [len(written[k]) for k in ("train", "val", "test")] == [3, 1, 1]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["partial"] and log[0]["global_step"] == 1
+    evaluation = json.loads((out / "eval" / "evaluation.json").read_text())
+    assert evaluation["overall"]["n_images"] == 1
+    assert set(evaluation["overall"]["table6"]) >= {"precision", "recall", "f1", "map"}
+    assert (out / "eval" / "evaluation.md").exists()
+
+
+def test_train_yolo_refuses_a_split_naming_unknown_images(tiny_coco, tmp_path):
+    split = {"train": ["0.png", "9.png"], "val": ["1.png"]}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    with pytest.raises(SystemExit, match=r"1 train images are not in --data, e.g. \['9.png'\]"):
+        main(["train", "yolo", "--data", str(tiny_coco), "--out", str(tmp_path / "r"),
+              "--split", str(tmp_path / "split.json")])  # fmt: skip
+
+
 @pytest.mark.parametrize("trainer", ["classifier", "rcnn", "yolo"])
 def test_every_trainer_has_help(trainer, capsys):
     with pytest.raises(SystemExit) as info:

@@ -15,7 +15,7 @@ from pathlib import Path
 OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size": int,
            "learning_rate": float, "width": float, "depth": float, "network_size": int,
            "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
-           "tile_overlap": int, "autocast": str}  # fmt: skip
+           "tile_overlap": int, "autocast": str, "max_minutes": float}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="COCO JSON of the training images, or a folder holding annotations.json",
     )  # fmt: skip
     parser.add_argument("--val-coco", help="COCO JSON of validation images")
+    parser.add_argument(
+        "--split",
+        help="JSON {train, val, test: [image paths]} of another run (e.g. an R-CNN's split.json),"
+        " matched by file name: train on train, validate on val, then evaluate on test",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="without --val-coco")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--config", default="yolov4-1", choices=("yolov4-1", "yolov4-2"))
@@ -52,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
     config = get_config(args.config, **overrides)
     coco = Path(args.coco)
     records = load_coco(coco / "annotations.json" if coco.is_dir() else coco)
-    if args.val_coco:
+    test_records = []
+    if args.split:
+        if args.val_coco:
+            raise SystemExit("--split and --val-coco exclude each other")
+        parts = split_records(records, json.loads(Path(args.split).read_text()), args.split)
+        train_records, val_records = parts["train"], parts["val"]
+        test_records = parts.get("test", [])
+    elif args.val_coco:
         train_records, val_records = records, load_coco(args.val_coco)
     else:
         groups = [r.group_id for r in records]
@@ -64,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     split = {"train": [str(r.image_path) for r in train_records]}
     split["val"] = [str(r.image_path) for r in val_records]
+    if test_records:
+        split["test"] = [str(r.image_path) for r in test_records]
     (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")  # for int8 calibration
     result = train_yolo(
         train_records,
@@ -75,4 +89,38 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
     )
     print(f"done after {result.global_step} steps: {result.last_checkpoint_path}")
+    if test_records:
+        from calcsdk.training.yolo.evaluate import evaluate_test_split
+
+        weights = result.best_weights_path or result.last_checkpoint_path
+        evaluation = evaluate_test_split(weights, result.settings, test_records, out / "eval",
+                                         device=args.device)  # fmt: skip
+        table6 = evaluation["overall"]["table6"]
+        print(f"test ({len(test_records)} images, {weights.name}): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in table6.items()))  # fmt: skip
     return 0
+
+
+def split_records(records, split: dict, source: str = "split") -> dict[str, list]:
+    """``records`` grouped by ``split``'s lists of image paths, matched by file name.
+
+    Raises:
+        SystemExit: a listed image is not among ``records``, or is listed twice.
+    """
+    by_name = {Path(r.image_path).name: r for r in records}
+    parts, seen = {}, set()
+    for part, paths in split.items():
+        names = [Path(p).name for p in paths]
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise SystemExit(f"{source}: {len(missing)} {part} images are not in --data, e.g. "
+                             f"{missing[:3]}")  # fmt: skip
+        twice = seen.intersection(names)
+        if twice or len(set(names)) != len(names):
+            raise SystemExit(f"{source}: images listed twice, e.g. {sorted(twice)[:3]}")
+        seen.update(names)
+        parts[part] = [by_name[n] for n in names]
+    for needed in ("train", "val"):
+        if not parts.get(needed):
+            raise SystemExit(f"{source}: no {needed!r} images")
+    return parts

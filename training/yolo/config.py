@@ -79,6 +79,7 @@ class YoloTrainConfig:
     seed: int = 0  # one seed derives every random stream (init, order, augmentation)
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs, timing)
+    max_minutes: float | None = None  # stop after this much training wall time (a GPU lease)
     checkpoint_every_steps: int = 0  # also checkpoint inside an epoch every N steps (0: off)
     eval_every_epochs: int = 5  # validation mAP (EMA weights) every N epochs and at the end
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower)
@@ -121,6 +122,8 @@ class YoloTrainConfig:
             raise ValueError("negative_tile_ratio should be None or >= 0")
         if self.autocast not in AUTOCAST_MODES:
             raise ValueError(f"autocast should be one of {AUTOCAST_MODES}, got {self.autocast!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes should be None or > 0, got {self.max_minutes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps should be None or >= 1, got {self.max_steps}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "TorchYoloSession",
     "YoloEvaluation",
     "detect_records",
+    "evaluate_test_split",
     "evaluate_yolo",
     "score_detections",
 ]
@@ -157,3 +159,31 @@ def evaluate_yolo(
     session = TorchYoloSession(model, device)
     pipeline = YoloPipeline.from_session(session, settings, CLASS_NAMES, post_config)
     return score_detections(detect_records(pipeline, records), records, iou_threshold)
+
+
+def evaluate_test_split(
+    weights: str | Path,
+    settings: YoloSettings,
+    records: Sequence[ImageRecord],
+    out_dir: str | Path,
+    *,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """The R-CNN's held-out report (Tables 5/6, FROC, by density) for trained YOLOv4 weights.
+
+    ``weights`` (``best.pt`` or ``last.pt``'s EMA) run in torch on ``device`` (``None``: CUDA
+    when present) under the SDK's YOLO pipeline with ``settings``; the tables come from
+    :func:`calcsdk.training.detector_evaluation.evaluate_predictions`, as for the R-CNN, and go
+    to ``out_dir/evaluation.{json,md}``.
+    """
+    from calcsdk.training.detector_evaluation import evaluate_predictions, predict_with
+    from calcsdk.training.yolo.train import load_trained_yolo
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, _ = load_trained_yolo(weights)
+    session = TorchYoloSession(model.to(device), device)
+    pipeline = YoloPipeline.from_session(session, settings, CLASS_NAMES)
+
+    preds, median_s = predict_with(lambda r: detect_records(pipeline, [r])[0], records)
+    name = f"yolov4 torch {Path(weights).name} ({device.type})"
+    return evaluate_predictions(preds, records, name, median_s, out_dir)

@@ -54,6 +54,7 @@ RESUMABLE_CHANGES = frozenset(
     {
         "epochs",
         "max_steps",
+        "max_minutes",
         "progress",
         "num_workers",
         "eval_every_epochs",
@@ -216,6 +217,7 @@ class _Trainer:
         )
         self.ema = ModelEMA(self.model, config.ema_decay)
         self.state = RunState()
+        self.started = time.perf_counter()  # for max_minutes: this process's training time
         if resume:
             saved = torch.load(self.last_path, map_location="cpu", weights_only=True)
             _check_resumable(saved, config, self.last_path)
@@ -322,7 +324,12 @@ class _Trainer:
                 every = config.checkpoint_every_steps
                 if every and state.global_step % every == 0:
                     self.checkpoint()
-                stopped = config.max_steps is not None and state.global_step >= config.max_steps
+                stopped = (
+                    config.max_steps is not None and state.global_step >= config.max_steps
+                ) or (
+                    config.max_minutes is not None
+                    and time.perf_counter() - self.started >= 60 * config.max_minutes
+                )
         seconds = time.perf_counter() - started
         finished = state.step_in_epoch >= self.steps_per_epoch
         record = {
