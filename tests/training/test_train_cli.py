@@ -33,19 +33,23 @@ def tiny_coco(tmp_path):
     return tmp_path
 
 
-def test_train_yolo_from_the_cli(tiny_coco, tmp_path):
-    out = tmp_path / "run"
+def _tiny_train_yolo(data, out, *extra: str) -> int:
+    """``calcsdk train yolo`` on a tiny YOLOv4 (64-pixel tiles, batch 2), one torch thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        status = main(
-            ["train", "yolo", "--data", str(tiny_coco), "--out", str(out), "--width", "0.0625",
-             "--depth", "0.125", "--network-size", "64", "--tile-overlap", "16", "--max-steps", "1",
-             "--batch-size", "2",
-             "--micro-batch-size", "2", "--val-fraction", "0.25", "--no-progress"]
+        return main(
+            ["train", "yolo", "--data", str(data), "--out", str(out), "--width", "0.0625",
+             "--depth", "0.125", "--network-size", "64", "--tile-overlap", "16",
+             "--batch-size", "2", "--micro-batch-size", "2", "--no-progress", *extra]
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
+
+
+def test_train_yolo_from_the_cli(tiny_coco, tmp_path):
+    out = tmp_path / "run"
+    status = _tiny_train_yolo(tiny_coco, out, "--max-steps", "1", "--val-fraction", "0.25")
     assert status == 0 and (out / "last.pt").exists() and (out / "settings.json").exists()
 
 
@@ -61,17 +65,8 @@ def test_train_yolo_on_another_runs_split_then_evaluates_its_test_images(tiny_co
              "val": ["/x/3.png"], "test": ["/x/4.png"]}  # fmt: skip
     (tmp_path / "split.json").write_text(json.dumps(split))
     out = tmp_path / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        status = main(
-            ["train", "yolo", "--data", str(tiny_coco), "--out", str(out), "--width", "0.0625",
-             "--depth", "0.125", "--network-size", "64", "--tile-overlap", "16",
-             "--max-minutes", "0.0001", "--batch-size", "2", "--micro-batch-size", "2",
-             "--split", str(tmp_path / "split.json"), "--no-progress", "--device", "cpu"]
-        )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
+    status = _tiny_train_yolo(tiny_coco, out, "--max-minutes", "0.0001", "--split",
+                              str(tmp_path / "split.json"), "--device", "cpu")  # fmt: skip
     assert status == 0
     written = json.loads((out / "split.json").read_text())
     assert [len(written[k]) for k in ("train", "val", "test")] == [3, 1, 1]
