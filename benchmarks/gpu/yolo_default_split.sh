@@ -8,7 +8,7 @@
 # last step copies the small result files to $RESULTS.
 #
 # Environment (defaults in brackets):
-#   WORK [/tmp/yolo_gpu]  scratch folder     RESULTS [$WORK/results]   CONFIG [yolov4-1]
+#   WORK [/tmp/gpu_work]  scratch folder     RESULTS [$WORK/results]   CONFIG [yolov4-1]
 #   IMAGES [3265]         synthetic images   SPLIT [the rcnn-1-e12-mine split.json]
 #   MAX_MINUTES [8]       training budget    WORKERS [nproc]           MICRO [32]
 #   WIDTH, DEPTH, NETWORK_SIZE, AUTOCAST [bf16], EXTRA: passed on to `calcsdk train yolo`
@@ -17,7 +17,7 @@
 #   setsid nohup bash benchmarks/gpu/yolo_default_split.sh > /tmp/yolo_gpu.out 2>&1 &
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=${WORK:-/tmp/yolo_gpu}
+WORK=${WORK:-/tmp/gpu_work}
 RESULTS=${RESULTS:-$WORK/results}
 CONFIG=${CONFIG:-yolov4-1}
 IMAGES=${IMAGES:-3265}
@@ -31,11 +31,8 @@ mkdir -p "$WORK" "$RESULTS"
 log() { echo "$(date -u +%FT%TZ) $*" | tee -a "$WORK/pipeline.log"; }
 
 log "start: config $CONFIG, $IMAGES images, $MAX_MINUTES min, workers $WORKERS"
-if [ ! -f "$WORK/synth/annotations.json" ]; then
-  $CALCSDK synth --out "$WORK/synth" --images "$IMAGES" --no-dicom --workers "$WORKERS" \
-    >> "$WORK/pipeline.log" 2>&1
-fi
-log "synth done: $(ls "$WORK/synth/images" | wc -l) images"
+WORK=$WORK IMAGES=$IMAGES WORKERS=$WORKERS CALCSDK=$CALCSDK \
+  bash "$REPO/benchmarks/gpu/synth_default.sh" >> "$WORK/pipeline.log" 2>&1
 args=(--data "$WORK/synth" --split "$SPLIT" --config "$CONFIG" --out "$WORK/run-$CONFIG"
       --cache-dir "$WORK/cache" --num-workers "$WORKERS" --micro-batch-size "$MICRO"
       --autocast "$AUTOCAST" --max-minutes "$MAX_MINUTES" --no-progress)
