@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -103,6 +104,8 @@ def test_get_config_overrides_and_stays_frozen():
         ("rcnn-1", {"contrast_range": (0.0, 1.0)}, ValueError),
         ("rcnn-1", {"foreground_fraction": 1.0}, ValueError),
         ("rcnn-1", {"selection_metric": "f1"}, ValueError),
+        ("rcnn-1", {"lr_schedule": "linear"}, ValueError),
+        ("rcnn-1", {"warmup_epochs": -1.0}, ValueError),
     ],
 )
 def test_get_config_rejects(name, overrides, error):
@@ -232,6 +235,58 @@ def test_resume_equals_uninterrupted_run(rois, tmp_path):
     assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3, 4]
 
 
+def test_cosine_run_interrupted_and_resumed_equals_uninterrupted(rois, tmp_path, monkeypatch):
+    import calcsdk.training.classifier.train as train_module
+
+    subset = (rois[0][:48], rois[1][:48], rois[2], rois[3])
+    config = _config(epochs=4, lr_schedule="cosine", warmup_epochs=1.0)
+    whole = train_classifier(*subset, config, tmp_path / "whole", model_config=TINY_NET_DROPOUT)
+    real, calls = train_module._train_one_epoch, []
+
+    def crash_in_epoch_3(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "_train_one_epoch", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(*subset, config, tmp_path / "split", model_config=TINY_NET_DROPOUT)
+    monkeypatch.setattr(train_module, "_train_one_epoch", real)
+    resumed = train_classifier(
+        *subset, config, tmp_path / "split", model_config=TINY_NET_DROPOUT, resume=True
+    )
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in whole.history]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in resumed.history] == strip
+    a, b = _weights(whole.last_checkpoint_path), _weights(resumed.last_checkpoint_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cosine_schedule_sets_every_steps_learning_rate(rois, tmp_path, monkeypatch):
+    from calcsdk.training.classifier.lr_schedule import lr_factor
+
+    seen = []
+    real_step = torch.optim.SGD.step
+
+    def spy(self, *args, **kwargs):
+        seen.append([group["lr"] for group in self.param_groups])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    subset = (rois[0][:48], rois[1][:48], rois[2], rois[3])  # 48 rows: 3 steps of 16
+    config = _config(epochs=3, lr_schedule="cosine", warmup_epochs=1.0)
+    result = train_classifier(*subset, config, tmp_path, model_config=TINY_NET)
+    assert len(seen) == 9
+    factors = [lr_factor("cosine", step, 9, 3) for step in range(9)]
+    assert factors[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])  # warmup
+    assert factors[3] == 1.0 and all(a > b for a, b in itertools.pairwise(factors[3:]))
+    base = [group["lr"] for group in _param_groups(_build_model(TINY_NET, config), config)]
+    assert sorted(set(base)) == [3e-3, 3e-2]  # fc8 at 10x, kept by the schedule
+    for lrs, factor in zip(seen, factors, strict=True):
+        assert lrs == pytest.approx([b * factor for b in base])
+    assert [h["lr"] for h in result.history] == pytest.approx([3e-3 * f for f in factors[2::3]])
+
+
 def _imbalanced(rois, background_per_foreground: int):
     """The module's ROIs with foreground (classes 0 and 1) thinned to 1 in
     ``background_per_foreground`` background, as R-CNN proposals are."""
@@ -284,7 +339,13 @@ def test_checkpoint_from_before_a_new_config_field_resumes(rois, tmp_path):
     subset = (rois[0][:48], rois[1][:48], rois[2], rois[3])
     train_classifier(*subset, _config(epochs=1), tmp_path, model_config=TINY_NET)
     saved = torch.load(tmp_path / "last.pt", weights_only=True)
-    for newer in ("foreground_fraction", "background_class", "selection_metric"):
+    for newer in (
+        "foreground_fraction",
+        "background_class",
+        "selection_metric",
+        "lr_schedule",
+        "warmup_epochs",
+    ):
         del saved["config"][newer]  # as written by an older calcsdk
     torch.save(saved, tmp_path / "last.pt")
     again = train_classifier(

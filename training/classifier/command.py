@@ -45,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the config's learning rate (the paper fine-tunes ImageNet weights; "
         "training from scratch may need more)",
     )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        help="constant (the paper's, default) or cosine decay to zero over the epochs",
+    )
+    parser.add_argument(
+        "--warmup-epochs", type=float, help="linear learning-rate warmup over these epochs"
+    )
     parser.add_argument("--patience", type=int, help="early-stopping patience (0 = never)")
     parser.add_argument("--batch-size", type=int, help="override the config's batch size (128)")
     parser.add_argument(
@@ -111,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "epochs": args.epochs,
         "learning_rate": args.lr,
+        "lr_schedule": args.lr_schedule,
+        "warmup_epochs": args.warmup_epochs,
         "patience": args.patience,
         "batch_size": args.batch_size,
         "seed": args.seed,

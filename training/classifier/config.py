@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from calcsdk.training.classifier.lr_schedule import LR_SCHEDULES
+
 SELECTION_METRICS = ("accuracy", "balanced_accuracy")
 
 
@@ -45,6 +47,9 @@ class ClassifierTrainConfig:
     # from the non-background classes (R-CNN: 32 of 128 = 0.25; sampling.py). None = uniform
     # shuffling, as the ROI classifier (its classes are balanced) and the paper use
     background_class: int = 2  # the label that foreground_fraction counts as background
+    lr_schedule: str = "constant"  # "constant" (the paper's MATLAB sgdm) or "cosine": decay to
+    # zero over `epochs`, step by step (lr_schedule.py); for the short schedules 2 CPU cores force
+    warmup_epochs: float = 0.0  # linear warmup from ~0 to the base rate over this many epochs
     selection_metric: str = "accuracy"  # "accuracy" (the paper's) or "balanced_accuracy" (mean
     # per-class recall) on validation: picks best.pt and drives early stopping
 
@@ -53,7 +58,13 @@ class ClassifierTrainConfig:
         for field in positive:
             if not getattr(self, field) > 0:
                 raise ValueError(f"{field} should be > 0, got {getattr(self, field)}")
-        non_negative = ("momentum", "weight_decay", "last_layer_lr_multiplier", "patience")
+        non_negative = (
+            "momentum",
+            "weight_decay",
+            "last_layer_lr_multiplier",
+            "patience",
+            "warmup_epochs",
+        )
         for field in non_negative:
             if getattr(self, field) < 0:
                 raise ValueError(f"{field} should be >= 0, got {getattr(self, field)}")
@@ -66,6 +77,10 @@ class ClassifierTrainConfig:
         if self.foreground_fraction is not None and not 0.0 < self.foreground_fraction < 1.0:
             raise ValueError(
                 f"foreground_fraction should be in (0, 1) or None, got {self.foreground_fraction}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule should be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"
             )
         if self.selection_metric not in SELECTION_METRICS:
             raise ValueError(

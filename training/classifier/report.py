@@ -281,6 +281,11 @@ def _departures(train: dict, model: dict) -> str:
         )
         if paper is not None and train[field] != getattr(paper, field)
     ]
+    schedule = train.get("lr_schedule", "constant")
+    if schedule != "constant":
+        changed.append(f"learning-rate schedule {schedule} (paper constant)")
+    if train.get("warmup_epochs", 0.0):
+        changed.append(f"warmup {train['warmup_epochs']} epochs (paper none)")
     if model["width"] != 1.0:
         changed.append(f"AlexNet width {model['width']} (paper 1.0)")
     if not changed:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from calcsdk.training.classifier.checkpoint import (
 )
 from calcsdk.training.classifier.config import ClassifierTrainConfig, get_config
 from calcsdk.training.classifier.inference import as_batch, as_label_tensor, as_roi_tensor
+from calcsdk.training.classifier.lr_schedule import lr_factor
 from calcsdk.training.classifier.sampling import epoch_order
 from calcsdk.training.models.alexnet import AlexNet, AlexNetConfig
 
@@ -151,6 +153,11 @@ def _biased_shard(
     return torch.from_numpy(order[context.rank :: context.world_size].copy())
 
 
+def _biased_rows(x_train: torch.Tensor, context: ddp.DistributedContext) -> int:
+    """Rows of one rank's :func:`_biased_shard` (the epoch is cut to a multiple of ranks)."""
+    return len(x_train) // context.world_size
+
+
 def _train_one_epoch(
     trained: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -162,11 +169,14 @@ def _train_one_epoch(
     augment_rng: torch.Generator,
     device: torch.device,
     bar: tqdm,
+    set_lr: Callable[[int], float],
 ) -> list[float]:
-    """One pass over ``indices`` (this rank's shard); ``[summed loss, correct, count]``."""
+    """One pass over ``indices`` (this rank's shard); ``[summed loss, correct, count]``.
+    ``set_lr(i)`` sets the learning rates for the epoch's ``i``-th step before it is taken."""
     trained.train()
     sums = [0.0, 0.0, 0.0]
-    for start in range(0, len(indices), batch_size):
+    for step, start in enumerate(range(0, len(indices), batch_size)):
+        set_lr(step)
         batch = indices[start : start + batch_size]
         xb, yb = as_batch(x[batch], device), y[batch].to(device)
         if config.augment:
@@ -255,6 +265,7 @@ def _run(
     optimizer = torch.optim.SGD(
         _param_groups(model, config), lr=config.learning_rate, momentum=config.momentum
     )
+    base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a resumed state
     state = TrainingState()
     if resume:
         model_state, optimizer_state, state = load_checkpoint(files.last, config, model_config)
@@ -278,8 +289,24 @@ def _run(
         x_val[context.rank :: context.world_size],
         y_val[context.rank :: context.world_size],
     )
+    shard_rows = (
+        len(shards) if config.foreground_fraction is None else _biased_rows(x_train, context)
+    )
+    steps_per_epoch = -(-shard_rows // local_batch)
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+    factor = 1.0
+
     while state.epoch < config.epochs and not state.stopped_early:
         epoch, started = state.epoch, time.perf_counter()
+
+        def set_lr(step: int, first: int = epoch * steps_per_epoch) -> float:
+            nonlocal factor
+            factor = lr_factor(config.lr_schedule, first + step, total_steps, warmup_steps)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
+            return factor
+
         shards.set_epoch(epoch)
         torch.manual_seed(_seed(config.seed, epoch, context.rank, _DROPOUT))
         augment_rng = torch.Generator().manual_seed(
@@ -307,6 +334,7 @@ def _run(
                 augment_rng,
                 context.device,
                 bar,
+                set_lr,
             )
         loss, correct, count = ddp.sum_over_ranks(train_sums, context)
         val_sums = _evaluate(model, x_val, y_val, config.eval_batch_size, context.device)
@@ -319,8 +347,8 @@ def _run(
             "val_loss": val_loss / val_count,
             "val_accuracy": val_correct / val_count,
             "val_balanced_accuracy": _balanced_accuracy(per_class[:half], per_class[half:]),
-            "lr": config.learning_rate,
-            "last_layer_lr": config.learning_rate * config.last_layer_lr_multiplier,
+            "lr": config.learning_rate * factor,  # at the epoch's last step
+            "last_layer_lr": config.learning_rate * config.last_layer_lr_multiplier * factor,
             "seconds": time.perf_counter() - started,
         }
         improved = state.finish_epoch(record, config.patience, "val_" + config.selection_metric)
@@ -375,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int, help="global batch, split over ranks")
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"))
+    parser.add_argument("--warmup-epochs", type=float)
     parser.add_argument("--patience", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--no-augment", action="store_true")
@@ -387,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
+        "lr_schedule": args.lr_schedule,
+        "warmup_epochs": args.warmup_epochs,
         "patience": args.patience,
         "seed": args.seed,
         "augment": False if args.no_augment else None,
