@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from calcsdk.benchmarks.environment import cpu_model, cpu_simd
 from calcsdk.training.classifier.augment import augment_batch
 from calcsdk.training.classifier.config import get_config
 from calcsdk.training.classifier.train import MEMORY_FORMAT
@@ -185,15 +186,10 @@ def estimate_cv_seconds(
 
 
 def _machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     return {
         "platform": platform.platform(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
+        "simd": cpu_simd(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }

@@ -13,10 +13,36 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["environment_fingerprint"]
+__all__ = ["cpu_model", "cpu_simd", "environment_fingerprint"]
+
+# The vector extensions that set CPU training and inference speed here: the same "AMD EPYC"
+# model name has run AlexNet training at 38.8 ROIs/s with AVX-512 and ~15-20 with AVX2 only.
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 
 
-def _cpu_model() -> str:
+def cpu_simd(cpuinfo: str | None = None) -> list[str] | None:
+    """Which of :data:`SIMD_FLAGS` the CPU reports, in that order.
+
+    Args:
+        cpuinfo: text of ``/proc/cpuinfo``; ``None`` reads it.
+    Returns:
+        The flags present (from the first ``flags`` line), or ``None`` where there is no
+        ``/proc/cpuinfo`` (macOS, Windows) or no ``flags`` line (non-x86).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        if line.lower().startswith("flags"):
+            present = set(line.split(":", 1)[1].split())
+            return [flag for flag in SIMD_FLAGS if flag in present]
+    return None
+
+
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
@@ -72,7 +98,8 @@ def environment_fingerprint() -> dict[str, Any]:
         providers = []
     return {
         "cpu": {
-            "model": _cpu_model(),
+            "model": cpu_model(),
+            "simd": cpu_simd(),
             "logical_cores": os.cpu_count(),
             "usable_cores": _usable_cores(),
             "machine": platform.machine(),
