@@ -153,11 +153,6 @@ def _biased_shard(
     return torch.from_numpy(order[context.rank :: context.world_size].copy())
 
 
-def _biased_rows(x_train: torch.Tensor, context: ddp.DistributedContext) -> int:
-    """Rows of one rank's :func:`_biased_shard` (the epoch is cut to a multiple of ranks)."""
-    return len(x_train) // context.world_size
-
-
 def _train_one_epoch(
     trained: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -169,7 +164,7 @@ def _train_one_epoch(
     augment_rng: torch.Generator,
     device: torch.device,
     bar: tqdm,
-    set_lr: Callable[[int], float],
+    set_lr: Callable[[int], None],
 ) -> list[float]:
     """One pass over ``indices`` (this rank's shard); ``[summed loss, correct, count]``.
     ``set_lr(i)`` sets the learning rates for the epoch's ``i``-th step before it is taken."""
@@ -289,24 +284,8 @@ def _run(
         x_val[context.rank :: context.world_size],
         y_val[context.rank :: context.world_size],
     )
-    shard_rows = (
-        len(shards) if config.foreground_fraction is None else _biased_rows(x_train, context)
-    )
-    steps_per_epoch = -(-shard_rows // local_batch)
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-    factor = 1.0
-
     while state.epoch < config.epochs and not state.stopped_early:
         epoch, started = state.epoch, time.perf_counter()
-
-        def set_lr(step: int, first: int = epoch * steps_per_epoch) -> float:
-            nonlocal factor
-            factor = lr_factor(config.lr_schedule, first + step, total_steps, warmup_steps)
-            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base * factor
-            return factor
-
         shards.set_epoch(epoch)
         torch.manual_seed(_seed(config.seed, epoch, context.rank, _DROPOUT))
         augment_rng = torch.Generator().manual_seed(
@@ -317,8 +296,21 @@ def _run(
             if config.foreground_fraction is None
             else _biased_shard(y_train, config, epoch, context)
         )
+        steps_per_epoch = -(-len(indices) // local_batch)  # the same every epoch
+
+        def factor_at(step: int, epoch: int = epoch, steps: int = steps_per_epoch) -> float:
+            """Learning-rate factor of the epoch's ``step``-th step (lr_schedule.py)."""
+            warmup = round(config.warmup_epochs * steps)
+            return lr_factor(
+                config.lr_schedule, epoch * steps + step, config.epochs * steps, warmup
+            )
+
+        def set_lr(step: int) -> None:
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor_at(step)
+
         with tqdm(
-            total=-(-len(indices) // local_batch),
+            total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             disable=not (config.progress and context.is_main),
             leave=False,
@@ -340,6 +332,7 @@ def _run(
         val_sums = _evaluate(model, x_val, y_val, config.eval_batch_size, context.device)
         val_loss, val_correct, val_count, *per_class = ddp.sum_over_ranks(val_sums, context)
         half = len(per_class) // 2
+        factor = factor_at(steps_per_epoch - 1)
         record = {
             "epoch": epoch + 1,
             "loss": loss / count,
