@@ -15,6 +15,7 @@ _LAZY = {
     "Detections": "calcsdk.detections",
     "Mammogram": "calcsdk.image",
     "read_mammogram": "calcsdk.image",
+    "read_mammogram_bytes": "calcsdk.image",
 }
 
 from calcsdk.errors import (  # noqa: E402
@@ -34,6 +35,7 @@ __all__ = [
     "Mammogram",
     "__version__",
     "read_mammogram",
+    "read_mammogram_bytes",
 ]
 
 

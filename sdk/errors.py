@@ -57,6 +57,11 @@ class ImageTooLargeError(ImageError, ValueError):
     """More pixels than the configured limit (guards against decompression bombs)."""
 
 
+class ArchiveError(ImageError):
+    """A zip or tar archive of images, or one of its members, cannot be read (corrupt,
+    truncated, encrypted, an unsupported compression, a member too large)."""
+
+
 # --- models and runtime -------------------------------------------------------------------
 class BundleError(CalcSdkError):
     """A model bundle is malformed, tampered with, incomplete or of an unknown version."""

@@ -39,7 +39,14 @@ from calcsdk.raster import decode_raster, detect_raster_format, encode_png, read
 if TYPE_CHECKING:  # pragma: no cover
     import pydicom
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_SUFFIXES", "Mammogram", "read_mammogram", "write_png"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_SUFFIXES",
+    "Mammogram",
+    "read_mammogram",
+    "read_mammogram_bytes",
+    "write_png",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -296,8 +303,6 @@ def _read_file(path: str) -> bytes:
             data = handle.read()
     except OSError as exc:
         raise ImageError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-    if not data:
-        raise CorruptImageError("empty file (0 bytes)", path)
     return data
 
 
@@ -310,25 +315,41 @@ def _mammogram_from_raster(data: bytes, source: str, fmt: str, max_pixels: int) 
     return Mammogram(pixels, header.spacing_mm, None, None, source, bits)
 
 
-def _read_path(path: str, max_pixels: int) -> Mammogram:
-    data = _read_file(path)
-    suffix = os.path.splitext(path)[1].lower()
+def read_mammogram_bytes(
+    data: bytes, source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Mammogram:
+    """Decode one mammogram file held in memory (an archive member, a network payload).
+
+    Args:
+        data: the file's bytes, whole.
+        source: the name errors and ``Mammogram.source`` show; its suffix matters only for a
+            DICOM without preamble (``.dcm``), as for a path.
+        max_pixels: as in :func:`read_mammogram`.
+    Returns:
+        A :class:`Mammogram` in the file's pixel frame and original bit depth.
+    Raises:
+        CorruptImageError (empty or undecodable bytes), UnsupportedFormatError, and the other
+        ``ImageError`` subclasses of :func:`read_mammogram`.
+    """
+    if not data:
+        raise CorruptImageError("empty file (0 bytes)", source)
+    suffix = os.path.splitext(source)[1].lower()
     is_dicom = data[128:132] == b"DICM"  # the preamble's magic, whatever the suffix
     fmt = None if is_dicom else detect_raster_format(data)
     if fmt is not None:
-        return _mammogram_from_raster(data, path, fmt, max_pixels)
+        return _mammogram_from_raster(data, source, fmt, max_pixels)
     if is_dicom or suffix == ".dcm":  # without preamble, only a .dcm name says DICOM
         from calcsdk.dicom import read_dicom_bytes
 
-        return read_dicom_bytes(data, path, max_pixels=max_pixels)
+        return read_dicom_bytes(data, source, max_pixels=max_pixels)
     if suffix in SUPPORTED_SUFFIXES:
         raise CorruptImageError(
-            f"content does not start like a {suffix} file (bad magic bytes)", path
+            f"content does not start like a {suffix} file (bad magic bytes)", source
         )
     raise UnsupportedFormatError(
         f"unknown image format (suffix {suffix or 'none'!r}); supported: "
         f"{', '.join(SUPPORTED_SUFFIXES)} and DICOM with a 'DICM' preamble",
-        path,
+        source,
     )
 
 
@@ -376,7 +397,8 @@ def read_mammogram(
         pixels = _pixels_from_array(src, "<array>", max_pixels)
         image = Mammogram(pixels, None, None, None, "<array>", _default_bits(pixels))
     elif isinstance(src, (str, os.PathLike)):
-        image = _read_path(os.fspath(src), max_pixels)
+        path = os.fspath(src)
+        image = read_mammogram_bytes(_read_file(path), path, max_pixels=max_pixels)
     elif _is_pydicom_dataset(src):
         from calcsdk.dicom import mammogram_from_dataset
 

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from calcsdk.batch.archives import input_key, read_batch_input
 from calcsdk.batch.errors_log import ErrorsLog, FileFailure, failure_from_exception
 from calcsdk.image import read_mammogram
 
@@ -42,7 +43,7 @@ class ScoringOptions:
         conf: confidence threshold in [0, 1]; ``None`` uses the bundle's.
         fallback_spacing_mm: pixel spacing (mm) assumed for files that state none.
         overlays_dir: folder for annotated PNGs, or ``None`` for no overlays.
-        overlay_names: real path -> overlay file name (see :func:`~calcsdk.batch.discover.overlay_name`).
+        overlay_names: input key -> overlay file name (see :func:`~calcsdk.batch.discover.overlay_name`).
     """
 
     conf: float | None = None
@@ -64,14 +65,15 @@ class _Sink(Protocol):
 def score_file(
     detector: _Detector, path: str, options: ScoringOptions, label: str | None = None
 ) -> dict[str, Any]:
-    """Read, score and (optionally) draw one file; returns its journal record.
+    """Read, score and (optionally) draw one file or archive member (``ARCHIVE!/MEMBER``);
+    returns its journal record.
 
     ``label`` is the name the outputs show in the ``file`` column (default ``path``): the Ray
     engine reads absolute paths, since its workers do not share the driver's folder.
     Raises whatever reading or scoring raises (``CalcSdkError`` for bad files).
     """
-    key = os.path.realpath(path)
-    mammogram = read_mammogram(path)
+    key = input_key(path)
+    mammogram = read_batch_input(path)
     source = "file" if mammogram.spacing_mm is not None else None
     if source is None and options.fallback_spacing_mm:
         mammogram = read_mammogram(mammogram, spacing_mm=options.fallback_spacing_mm)
@@ -111,9 +113,10 @@ def score_or_failure(
 
 
 def pending_files(files: Sequence[str], done_keys: Iterable[str]) -> list[str]:
-    """``files`` whose real path is not among ``done_keys`` (already journalled)."""
+    """``files`` whose :func:`~calcsdk.batch.archives.input_key` is not among ``done_keys``
+    (already journalled)."""
     done = set(done_keys)
-    return [path for path in files if os.path.realpath(path) not in done]
+    return [path for path in files if input_key(path) not in done]
 
 
 @dataclass

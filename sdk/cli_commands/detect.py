@@ -1,4 +1,5 @@
-"""``calcsdk detect PATH... [--out FILE]``: score files, folders or globs of mammograms.
+"""``calcsdk detect PATH... [--out FILE]``: score files, folders, globs or archives (zip, tar,
+tar.gz) of mammograms; an archive member is named ``ARCHIVE!/MEMBER`` in every output.
 
 Writes one row per detection (CSV), one line per image (JSONL) or a COCO JSON, with boxes in
 original pixels (and mm when the spacing is known), class, score, model version and the DICOM
@@ -19,7 +20,11 @@ ENGINES = ("local", "ray")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", help="image files, folders (recursive) or globs")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        help="image files, folders (recursive), globs, or zip/tar archives (members scored)",
+    )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped one)")
     parser.add_argument("--out", default=None, help="output file (default: stdout, no resume)")
     parser.add_argument(
@@ -93,6 +98,7 @@ def _errors_path(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calcsdk.batch.archives import input_key
     from calcsdk.batch.discover import common_root, discover_images, overlay_name
     from calcsdk.batch.errors_log import ErrorsLog
     from calcsdk.batch.progress import make_progress
@@ -118,9 +124,7 @@ def run(args: argparse.Namespace) -> int:
         conf=args.conf,
         fallback_spacing_mm=args.spacing,
         overlays_dir=None if args.overlays is None else os.path.abspath(args.overlays),
-        overlay_names={os.path.realpath(f): overlay_name(f, root) for f in files}
-        if args.overlays
-        else {},
+        overlay_names={input_key(f): overlay_name(f, root) for f in files} if args.overlays else {},
     )
     if options.overlays_dir:
         Path(options.overlays_dir).mkdir(parents=True, exist_ok=True)

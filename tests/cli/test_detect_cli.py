@@ -302,3 +302,40 @@ def test_sigkill_midway_loses_nothing_written(tmp_path, toy_bundle):
     assert read_csv(tmp_path / "r.csv") == read_csv(tmp_path / "fresh.csv")
     records = journal_lines(journal)[1:]
     assert len(records) == len({r["file"] for r in records}) == IMAGES_TO_KILL  # none lost or twice
+
+
+def test_archives_are_scored_member_by_member(tmp_path, toy_bundle):
+    """A folder holding a zip and a tar.gz of exams beside a loose file: every member is scored
+    under its ``ARCHIVE!/MEMBER`` name, a corrupt member fails alone, a corrupt archive fails
+    alone, and ``--resume`` knows the members already done."""
+    import tarfile
+    import zipfile
+
+    staging = make_mixed_folder(tmp_path / "staging")
+    folder = tmp_path / "exams"
+    folder.mkdir()
+    zipped = ["a.png", "nested/deeper/c.dcm", "IM-0004", "truncated.png"]
+    with zipfile.ZipFile(folder / "day1.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in zipped:
+            archive.write(staging / name, f"study/{name}")
+    with tarfile.open(folder / "day2.tar.gz", "w:gz") as archive:
+        archive.add(staging / "d.tif", "d.tif")
+    (folder / "day3.zip").write_bytes(b"PK\x03\x04 damaged on the way")
+    os.replace(staging / "e.pgm", folder / "loose.pgm")
+    args = ["detect", "exams", "--model", str(toy_bundle), "--out", "r.jsonl"]
+    args += ["--overlays", "ov", "--spacing", "0.2", "--threads", "1"]
+    result = calcsdk(*args, cwd=tmp_path)
+    assert result.returncode == 1 and "5 scored, 2 failed" in result.stderr, result.stderr
+    scored = {line["file"]: line for line in journal_lines(tmp_path / "r.jsonl")}
+    assert sorted(scored) == sorted(
+        ["exams/day1.zip!/study/a.png", "exams/day1.zip!/study/nested/deeper/c.dcm",
+         "exams/day1.zip!/study/IM-0004", "exams/day2.tar.gz!/d.tif", "exams/loose.pgm"]
+    )  # fmt: skip
+    assert scored["exams/day1.zip!/study/IM-0004"]["sop_instance_uid"] == SOP_UID
+    assert (tmp_path / "ov" / "day1.zip!__study__a.png.png").is_file()
+    errors = {e["file"]: e for e in journal_lines(tmp_path / "r.errors.jsonl")}
+    assert errors["exams/day1.zip!/study/truncated.png"]["error"] == "CorruptImageError"
+    assert errors["exams/day3.zip"]["error"] == "ArchiveError"
+    assert "zip" in errors["exams/day3.zip"]["message"]
+    again = calcsdk(*args, "--resume", cwd=tmp_path)
+    assert "0 scored, 2 failed, 5 already done (resumed)" in again.stderr, again.stderr

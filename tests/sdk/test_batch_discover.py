@@ -91,3 +91,49 @@ def test_overlay_name_is_flat_and_unique(tree, path, root, expected):
 def test_common_root(tree):
     assert common_root(["in/sub/c.tif", "in/sub/deep/e.pgm"]) == os.path.realpath("in/sub")
     assert common_root([]) == os.getcwd()
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+ZIPPED = {
+    "case/a.png": b"x",
+    "case/IM-0002": b"\0" * 128 + b"DICM" + b"\0" * 8,  # suffix-less DICOM
+    "case/DICOMDIR": b"\0" * 128 + b"DICM" + b"\0" * 8,  # the media index: no image
+    "case/README": b"no magic",
+    "__MACOSX/case/._a.png": b"x",  # AppleDouble of a zip made on macOS
+    ".hidden/b.png": b"x",
+    "nested.zip": b"PK\x05\x06" + b"\0" * 18,  # archives inside archives are not opened
+}
+
+
+def test_archives_stand_for_their_image_members(tree):
+    _zip(tree / "in" / "sub" / "z.zip", ZIPPED)
+    (tree / "in" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
+    expected = ["in/sub/z.zip!/case/IM-0002", "in/sub/z.zip!/case/a.png"]
+    assert discover_images(["in/sub/z.zip"]) == expected  # given
+    assert discover_images(["in/**/*.zip"]) == expected  # globbed
+    found = discover_images(["in"], exclude=["in/out"])  # found in a folder
+    assert [p for p in found if "z.zip" in p] == expected
+    assert "in/DICOMDIR" not in found
+    assert discover_images(["in/sub/z.zip", "./in/sub/z.zip!/case/a.png"]) == expected
+    assert discover_images(["in/sub/z.zip!/case/README"]) == ["in/sub/z.zip!/case/README"]
+
+
+def test_unreadable_archives_are_kept_as_inputs(tree, caplog):
+    (tree / "in" / "bad.zip").write_bytes(b"garbage")
+    (tree / "in" / "empty.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    assert discover_images(["in/bad.zip", "in/empty.zip"]) == ["in/bad.zip"]
+    assert "not a readable zip" in caplog.text and "holds no image file" in caplog.text
+
+
+def test_member_overlay_names_and_root(tree):
+    _zip(tree / "in" / "sub" / "z.zip", ZIPPED)
+    member = "in/sub/z.zip!/case/a.png"
+    assert overlay_name(member, "in") == "sub__z.zip!__case__a.png.png"
+    assert common_root([member, "in/sub/deep/e.pgm"]) == os.path.realpath("in/sub")
