@@ -88,7 +88,7 @@ class Detector:
 
     def detect(
         self,
-        image: str | os.PathLike | np.ndarray | Mammogram | Any,
+        image: str | os.PathLike | bytes | np.ndarray | Mammogram | Any,
         conf: float | None = None,
         *,
         spacing_mm: float | tuple[float, float] | None = None,
@@ -96,8 +96,8 @@ class Detector:
         """Detect calcification clusters on one mammogram.
 
         Args:
-            image: a file path (DICOM, PNG, TIFF, PGM, JPEG), a (H, W) uint8/uint16/float array,
-                a :class:`Mammogram` or a ``pydicom.Dataset``.
+            image: a file path (DICOM, PNG, TIFF, PGM, JPEG), the bytes of such a file, a
+                (H, W) uint8/uint16/float array, a :class:`Mammogram` or a ``pydicom.Dataset``.
             conf: confidence threshold in [0, 1]; ``None`` uses the bundle's (the paper's 0.5),
                 ``0`` keeps every scored detection.
             spacing_mm: pixel spacing to assign when the input does not state it (arrays, PNGs

@@ -359,7 +359,7 @@ def _is_pydicom_dataset(obj: Any) -> bool:
 
 
 def read_mammogram(
-    src: str | os.PathLike | np.ndarray | Mammogram | pydicom.Dataset,
+    src: str | os.PathLike | bytes | np.ndarray | Mammogram | pydicom.Dataset,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     spacing_mm: float | tuple[float, float] | None = None,
@@ -369,7 +369,8 @@ def read_mammogram(
     """Read one grayscale mammogram.
 
     Args:
-        src: a path (PNG 8/16-bit, TIFF, PGM, JPEG, DICOM), an array (``(H, W)``,
+        src: a path (PNG 8/16-bit, TIFF, PGM, JPEG, DICOM), the bytes of such a file (told by
+            their magic; a DICOM needs its ``DICM`` preamble), an array (``(H, W)``,
             ``(H, W, 1)`` or gray-as-colour ``(H, W, 3|4)``; uint8, uint16, any float, or
             integers within 0..65535), a ``pydicom.Dataset``, or a :class:`Mammogram`
             (re-validated; returned unchanged when nothing is overridden).
@@ -396,6 +397,8 @@ def read_mammogram(
     elif isinstance(src, np.ndarray):
         pixels = _pixels_from_array(src, "<array>", max_pixels)
         image = Mammogram(pixels, None, None, None, "<array>", _default_bits(pixels))
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        image = read_mammogram_bytes(bytes(src), "<bytes>", max_pixels=max_pixels)
     elif isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
         image = read_mammogram_bytes(_read_file(path), path, max_pixels=max_pixels)
@@ -405,7 +408,7 @@ def read_mammogram(
         image = mammogram_from_dataset(src, max_pixels=max_pixels)
     else:
         raise ImageDtypeError(
-            f"expected a path, numpy array, Mammogram or pydicom Dataset, got {type(src)}",
+            f"expected a path, bytes, numpy array, Mammogram or pydicom Dataset, got {type(src)}",
             "<input>",
         )
     overrides = {

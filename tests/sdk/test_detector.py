@@ -86,7 +86,7 @@ def test_every_input_kind_gives_the_same_result(detector, tmp_path: Path):
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelSpacing = [0.1, 0.1]
     ds.PixelData = pixels.tobytes()
-    for image in (str(path), path, mammogram, ds):
+    for image in (str(path), path, path.read_bytes(), mammogram, ds):
         assert _same(detector.detect(image), reference), type(image)
 
 

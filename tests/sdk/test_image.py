@@ -168,6 +168,13 @@ def test_raster_round_trip(tmp_path, name, suffix, data, expected, dtype, spacin
         assert image.spacing_mm is None
     else:
         assert image.spacing_mm == pytest.approx(spacing, rel=1e-4)
+    in_memory = read_mammogram(bytearray(data))  # the same file's bytes
+    np.testing.assert_array_equal(in_memory.pixels, image.pixels)
+    assert (in_memory.source, in_memory.spacing_mm, in_memory.bits_stored) == (
+        "<bytes>",
+        image.spacing_mm,
+        bits,
+    )
 
 
 @pytest.mark.parametrize(

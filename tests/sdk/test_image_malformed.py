@@ -299,7 +299,8 @@ ARRAY_CASES = [
     ("zero_cols_3_channels", np.zeros((5, 0, 3), np.uint8), EmptyImageError, "zero-size"),
     ("colour_array", COLOUR, UnsupportedFormatError, "colour image"),
     ("list_not_array", [[1, 2], [3, 4]], ImageDtypeError, "got <class 'list'>"),
-    ("bytes_not_path", b"\x89PNG", ImageDtypeError, "got <class 'bytes'>"),
+    ("bytes_of_no_format", b"\x89PNG", UnsupportedFormatError, "unknown image format"),
+    ("empty_bytes", b"", CorruptImageError, "empty file"),
 ]
 
 
