@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_FILE_BYTES",
     "SUPPORTED_SUFFIXES",
     "Mammogram",
     "read_mammogram",
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".pgm", ".jpg", ".jpeg", ".dcm")
 DEFAULT_MAX_PIXELS: int = 8192 * 8192  # largest FFDM is ~3300x4100; this leaves room, no more
+#: Largest file read into memory, in bytes: an uncompressed 8192 x 8192 float32 TIFF is 256 MiB.
+MAX_FILE_BYTES: int = 1 << 30
 PIXEL_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 # A lossy JPEG of a gray image may decode to 3 channels that differ by a few levels (chroma
 # rounding); up to this many levels per pixel it is still taken as gray.
@@ -300,6 +303,9 @@ def _read_file(path: str) -> bytes:
         raise ImageNotFoundError("not a regular file (a directory?)", path)
     try:
         with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:  # before reading: a huge file must not fill the memory
+                raise ImageTooLargeError(f"file of {size} bytes, over {MAX_FILE_BYTES}", path)
             data = handle.read()
     except OSError as exc:
         raise ImageError(f"cannot read the file ({exc.strerror or exc})", path) from exc

@@ -39,7 +39,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from calcsdk.errors import ArchiveError
-from calcsdk.image import DEFAULT_MAX_PIXELS, read_mammogram, read_mammogram_bytes
+from calcsdk.image import (
+    DEFAULT_MAX_PIXELS,
+    MAX_FILE_BYTES,
+    read_mammogram,
+    read_mammogram_bytes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from calcsdk.image import Mammogram
@@ -72,8 +77,8 @@ ARCHIVE_SUFFIXES: tuple[str, ...] = (
     ".txz",
 )
 MEMBER_SEPARATOR = "!/"
-#: Largest member read, in bytes (uncompressed). A 8192 x 8192 16-bit DICOM is 128 MiB.
-MAX_MEMBER_BYTES = 1 << 30
+#: Largest member read, in bytes (uncompressed): the limit on a file read from disk.
+MAX_MEMBER_BYTES = MAX_FILE_BYTES
 _COMPRESSED_TAR_MAGIC = (
     (b"\x1f\x8b", "gzip", gzip.open),
     (b"BZh", "bzip2", bz2.open),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import calcsdk.image
 import calcsdk.raster
 from calcsdk.errors import (
     CalcSdkError,
@@ -23,7 +24,7 @@ from calcsdk.errors import (
     InvalidPixelsError,
     UnsupportedFormatError,
 )
-from calcsdk.image import Mammogram, read_mammogram
+from calcsdk.image import Mammogram, read_mammogram, write_png
 
 GRAY = (np.arange(20 * 16, dtype=np.uint16).reshape(20, 16) * 200).astype(np.uint16)
 PNG = cv2.imencode(".png", GRAY)[1].tobytes()
@@ -254,6 +255,14 @@ def test_bomb_refused_from_header_before_decoding(tmp_path, monkeypatch, data, e
     path = tmp_path / "bomb.png"
     path.write_bytes(data)
     with pytest.raises(error):
+        read_mammogram(path)
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    write_png(path, np.zeros((20, 16), np.uint8))
+    monkeypatch.setattr(calcsdk.image, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ImageTooLargeError, match=r"big\.png: file of \d+ bytes, over"):
         read_mammogram(path)
 
 
