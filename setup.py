@@ -81,7 +81,7 @@ setup(
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
     package_data={
-        "calcsdk": ["data/samples/*", "data/models/*/*"],
+        "calcsdk": ["py.typed", "data/samples/*", "data/models/*/*"],
         "calcsdk.benchmarks": ["schema/*.json"],
     },
     include_package_data=True,
