@@ -324,19 +324,9 @@ def _mammogram_from_raster(data: bytes, source: str, fmt: str, max_pixels: int) 
 def read_mammogram_bytes(
     data: bytes, source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Mammogram:
-    """Decode one mammogram file held in memory (an archive member, a network payload).
-
-    Args:
-        data: the file's bytes, whole.
-        source: the name errors and ``Mammogram.source`` show; its suffix matters only for a
-            DICOM without preamble (``.dcm``), as for a path.
-        max_pixels: as in :func:`read_mammogram`.
-    Returns:
-        A :class:`Mammogram` in the file's pixel frame and original bit depth.
-    Raises:
-        CorruptImageError (empty or undecodable bytes), UnsupportedFormatError, and the other
-        ``ImageError`` subclasses of :func:`read_mammogram`.
-    """
+    """:func:`read_mammogram` of a whole file held in memory (an archive member, a network
+    payload). ``source`` is the name errors and ``Mammogram.source`` show; as for a path, its
+    suffix matters only for a DICOM without preamble (``.dcm``). Raises the same errors."""
     if not data:
         raise CorruptImageError("empty file (0 bytes)", source)
     suffix = os.path.splitext(source)[1].lower()
