@@ -53,8 +53,7 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".pgm", ".jpg", ".jpeg", ".dcm")
 DEFAULT_MAX_PIXELS: int = 8192 * 8192  # largest FFDM is ~3300x4100; this leaves room, no more
-#: Largest file read into memory, in bytes: an uncompressed 8192 x 8192 float32 TIFF is 256 MiB.
-MAX_FILE_BYTES: int = 1 << 30
+MAX_FILE_BYTES: int = 1 << 30  # largest file read; an 8192^2 float32 TIFF is 256 MiB
 PIXEL_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 # A lossy JPEG of a gray image may decode to 3 channels that differ by a few levels (chroma
 # rounding); up to this many levels per pixel it is still taken as gray.
@@ -306,10 +305,9 @@ def _read_file(path: str) -> bytes:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_FILE_BYTES:  # before reading: a huge file must not fill the memory
                 raise ImageTooLargeError(f"file of {size} bytes, over {MAX_FILE_BYTES}", path)
-            data = handle.read()
+            return handle.read()
     except OSError as exc:
         raise ImageError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-    return data
 
 
 def _mammogram_from_raster(data: bytes, source: str, fmt: str, max_pixels: int) -> Mammogram:
