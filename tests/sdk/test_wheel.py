@@ -4,6 +4,7 @@ shipped bundle file, the sample mammograms, the benchmark schema and the ``py.ty
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,8 +18,14 @@ MAX_WHEEL_BYTES = 20 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory) -> list[str]:
-    out = tmp_path_factory.mktemp("wheel")
-    command = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps"]
+    # built from a copy, so that setuptools' build/ folder never lands in the checkout
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__", "results", "*.egg-info")
+    for folder in ("sdk", "training", "export", "benchmarks"):
+        shutil.copytree(REPO / folder, source / folder, ignore=skip)
+    command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps"]
     command += ["--no-build-isolation", "--no-cache-dir", "-q", "-w", str(out)]
     built = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out)
     assert built.returncode == 0, built.stderr[-2000:]
