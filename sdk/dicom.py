@@ -10,6 +10,10 @@ What happens to the pixels, in this order (PS3.3 C.11 and PS3.4 N.2):
    > 1, *Samples per Pixel* > 1 or a photometric interpretation other than MONOCHROME1/2,
    *Bits Stored* outside 1..16, *Rows* x *Columns* above ``max_pixels``, and a transfer
    syntax for which pydicom has no installed decoder (the message names the syntax).
+   Also refused: an image meant FOR PROCESSING (*Presentation Intent Type*, or a "For
+   Processing" SOP class): raw detector data, not the processed view the models learnt from;
+   and a *Modality* that is not a projection radiograph (:data:`MODALITIES`: CT, MR, US, ...
+   are refused; a missing Modality is accepted).
 2. Decoded by pydicom (compressed syntaxes through pylibjpeg and friends when installed).
 3. Modality stage, ``pydicom.pixels.apply_modality_lut``: *Modality LUT Sequence*, else
    *Rescale Slope/Intercept*.
@@ -59,6 +63,14 @@ logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install calcsdk[dicom]"
 _GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
+#: Modalities read: mammography, and the projection radiographs and captures mammograms are
+#: also stored as (digital radiography, computed radiography, digitised film, other).
+MODALITIES = ("MG", "DX", "CR", "SC", "OT")
+_FOR_PROCESSING_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.1.2.1": "Digital Mammography X-Ray Image - For Processing",
+    "1.2.840.10008.5.1.4.1.1.1.1.1": "Digital X-Ray Image - For Processing",
+    "1.2.840.10008.5.1.4.1.1.1.3.1": "Digital Intra-Oral X-Ray Image - For Processing",
+}
 
 
 def _import_pydicom(source: str):
@@ -156,8 +168,27 @@ def _decode_pixels(ds: pydicom.Dataset, source: str) -> np.ndarray:
         ) from exc
 
 
+def _check_intent(ds: pydicom.Dataset, source: str) -> None:
+    """Refuse FOR PROCESSING images and modalities that are not projection radiographs."""
+    sop_class = _FOR_PROCESSING_CLASSES.get(str(ds.get("SOPClassUID") or ""))
+    intent = str(ds.get("PresentationIntentType") or "").strip().upper()
+    if sop_class or intent == "FOR PROCESSING":
+        raise UnsupportedFormatError(
+            f"a FOR PROCESSING image ({sop_class or 'Presentation Intent Type'}): raw detector "
+            "data; calcsdk reads the FOR PRESENTATION image a workstation displays",
+            source,
+        )
+    modality = str(ds.get("Modality") or "").strip().upper()
+    if modality and modality not in MODALITIES:
+        raise UnsupportedFormatError(
+            f"Modality {modality} is not a mammogram; calcsdk reads {', '.join(MODALITIES)}",
+            source,
+        )
+
+
 def _check_image_module(ds: pydicom.Dataset, source: str, max_pixels: int):
     """Refuse what calcsdk does not read, from the header alone; -> rows, columns, bits, PI."""
+    _check_intent(ds, source)
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         raise UnsupportedFormatError("float pixel data is not supported", source)
     if "PixelData" not in ds:  # pydicom silently drops elements cut short by truncation

@@ -410,7 +410,28 @@ REFUSALS = [
     ),
     ("no_transfer_syntax", _no_transfer_syntax, UnsupportedFormatError, "TransferSyntaxUID"),
     ("window_width_zero", _set(WindowCenter=10, WindowWidth=0), CorruptImageError, "Window Width"),
+    (
+        "for_processing_intent",
+        _set(PresentationIntentType="FOR PROCESSING"),
+        UnsupportedFormatError,
+        "a FOR PROCESSING image \\(Presentation Intent Type\\)",
+    ),
+    (
+        "for_processing_class",
+        _set(SOPClassUID="1.2.840.10008.5.1.4.1.1.1.2.1"),
+        UnsupportedFormatError,
+        "Digital Mammography X-Ray Image - For Processing",
+    ),
+    ("modality_ct", _set(Modality="CT"), UnsupportedFormatError, "Modality CT is not a mammogram"),
 ]
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [{}, {"Modality": "MG", "PresentationIntentType": "FOR PRESENTATION"}, {"Modality": "DX"}],
+)
+def test_presentation_images_of_projection_modalities_are_read(elements):
+    assert read_mammogram(make_dataset(ROW, **elements)).shape == ROW.shape
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about the invalid UID
