@@ -35,7 +35,8 @@ What happens to the pixels, in this order (PS3.3 C.11 and PS3.4 N.2):
 
 Metadata: spacing from *Pixel Spacing*, else *Imager Pixel Spacing* (mm, (row, col); an
 unusable value is logged and ignored); view from *View Position*; laterality from
-*Image Laterality*, else *Laterality* (values other than L/R give ``None``); *SOP Instance UID*.
+*Image Laterality*, else *Laterality* (values other than L/R give ``None``); *SOP Instance UID*
+and *Study Instance UID*.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _convert(ds: pydicom.Dataset, source: str, max_pixels: int) -> Mammogram:
     pixels, voi_transform = _presentation_values(stored, ds, bits, source)
     if photometric == "MONOCHROME1":
         pixels = np.subtract((1 << bits) - 1, pixels, dtype=pixels.dtype)
-    uid = ds.get("SOPInstanceUID")
+    uid, study = ds.get("SOPInstanceUID"), ds.get("StudyInstanceUID")
     return Mammogram(
         pixels=pixels,
         spacing_mm=_pixel_spacing(ds, source),
@@ -148,6 +149,7 @@ def _convert(ds: pydicom.Dataset, source: str, max_pixels: int) -> Mammogram:
         source=source,
         bits_stored=bits,
         sop_instance_uid=str(uid) if uid else None,
+        study_instance_uid=str(study) if study else None,
         photometric_interpretation=photometric,
         voi_transform=voi_transform,
     )

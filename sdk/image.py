@@ -76,6 +76,7 @@ class Mammogram:
         ``None`` for float.  Rasters report their container depth (8/16) unless the file says
         less (PNG sBIT, PGM maxval); arrays report 8 or 16.
     sop_instance_uid: DICOM SOP Instance UID when read from DICOM.
+    study_instance_uid: DICOM Study Instance UID (the exam) when read from DICOM.
     photometric_interpretation: the DICOM photometric interpretation before inversion.
     voi_transform: what the DICOM VOI stage did (``"VOI LUT"``, ``"WINDOW ..."``) or ``None``.
     """
@@ -87,6 +88,7 @@ class Mammogram:
     source: str
     bits_stored: int | None
     sop_instance_uid: str | None = None
+    study_instance_uid: str | None = None
     photometric_interpretation: str | None = None
     voi_transform: str | None = None
 

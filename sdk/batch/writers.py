@@ -12,10 +12,15 @@ match).
 
 Journal record of one scored image (also what the engines produce)::
 
-    {"key": real path, "file": path as listed, "width": W, "height": H,
+    {"key": input_key, "file": path as listed (or ARCHIVE!/MEMBER), "width": W, "height": H,
      "spacing_mm": [row, col] | null, "spacing_source": "file" | "option" | null,
-     "sop_instance_uid": str | null, "model_version": str, "overlay": path | null,
+     "sop_instance_uid": str | null, "study_instance_uid": str | null,
+     "laterality": "L" | "R" | null, "view": "CC" | "MLO" | ... | null,
+     "model_version": str, "overlay": path | null,
      "detections": Detections.to_dict()}  # boxes xyxy in original pixels
+
+Journals written before ``study_instance_uid``, ``laterality`` and ``view`` existed resume
+fine: a missing key reads as null.
 
 Outputs, sorted by file:
 
@@ -59,7 +64,9 @@ logger = logging.getLogger(__name__)
 OUTPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "coco")
 JOURNAL_SUFFIX = ".journal"
 JOURNAL_VERSION = 1
-EXTRA_COLUMNS: tuple[str, ...] = ("model_version", "sop_instance_uid")
+#: Per-image columns after the detection's: what joins a row to the exam in a RIS or PACS.
+IMAGE_COLUMNS: tuple[str, ...] = ("sop_instance_uid", "study_instance_uid", "laterality", "view")
+EXTRA_COLUMNS: tuple[str, ...] = ("model_version", *IMAGE_COLUMNS)
 #: Columns of the CSV output, in order.
 CSV_COLUMNS: tuple[str, ...] = (*CSV_FIELDS, *EXTRA_COLUMNS)
 _SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "coco"}
@@ -95,15 +102,12 @@ def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The CSV rows (columns :data:`CSV_COLUMNS`) of one journal record."""
     detections = Detections.from_dict(record["detections"])
     return detections.to_csv_rows(
-        record["file"],
-        _mm_spacing(record),
-        model_version=record.get("model_version"),
-        sop_instance_uid=record.get("sop_instance_uid"),
+        record["file"], _mm_spacing(record), **{key: record.get(key) for key in EXTRA_COLUMNS}
     )
 
 
 def _jsonl_line(record: dict[str, Any]) -> dict[str, Any]:
-    keep = ("file", "width", "height", "spacing_mm", "spacing_source", "sop_instance_uid")
+    keep = ("file", "width", "height", "spacing_mm", "spacing_source", *IMAGE_COLUMNS)
     line = {key: record.get(key) for key in keep}
     line["model_version"] = record.get("model_version")
     line["overlay"] = record.get("overlay")
@@ -136,7 +140,7 @@ def _coco(records: Sequence[dict[str, Any]], class_names: Sequence[str], model_v
                 "width": record.get("width"),
                 "height": record.get("height"),
                 "spacing_mm": _mm_spacing(record) and list(_mm_spacing(record)),
-                "sop_instance_uid": record.get("sop_instance_uid"),
+                **{key: record.get(key) for key in IMAGE_COLUMNS},
             }
         )
         detections = Detections.from_dict(record["detections"])

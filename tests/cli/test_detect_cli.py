@@ -25,6 +25,7 @@ from calcsdk.image import write_png
 pydicom = pytest.importorskip("pydicom")
 
 SOP_UID = "1.2.826.0.1.3680043.10.99"
+STUDY_UID = "1.2.826.0.1.3680043.10.98"
 IMAGES_TO_KILL = 30  # ~50 ms each: the kill lands after 8 of them, well before the end
 SHAPE = (300, 240)
 
@@ -53,6 +54,7 @@ def write_dicom(path: Path, pixels: np.ndarray, spacing: float = 0.2) -> None:
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelSpacing = [spacing, spacing]
+    ds.StudyInstanceUID, ds.ImageLaterality, ds.ViewPosition = STUDY_UID, "L", "CC"
     ds.PixelData = pixels.astype("<u2").tobytes()
     ds.save_as(path, enforce_file_format=True)
 
@@ -152,7 +154,10 @@ def test_mixed_folder_each_file(mixed, name, case):
         record = journal[listed]
         assert (record["width"], record["height"]) == (SHAPE[1], SHAPE[0])
         assert record["spacing_source"] == spacing_source
-        assert record["sop_instance_uid"] == (SOP_UID if kind == "dicom" else None)
+        is_dicom = kind == "dicom"
+        assert record["sop_instance_uid"] == (SOP_UID if is_dicom else None)
+        assert record["study_instance_uid"] == (STUDY_UID if is_dicom else None)
+        assert (record["laterality"], record["view"]) == (("L", "CC") if is_dicom else (None,) * 2)
         assert (root / "out" / "overlays" / (name.replace("/", "__") + ".png")).is_file()
     else:
         assert listed in errors and listed not in journal
@@ -174,6 +179,8 @@ def test_mixed_folder_csv_rows(mixed):
         assert float(row["x2_mm"]) == pytest.approx(x2 * 0.2, abs=1e-3)  # every file has spacing
         is_dicom = row["file"].endswith((".dcm", "IM-0004"))
         assert (row["sop_instance_uid"] == SOP_UID) == is_dicom
+        assert (row["study_instance_uid"] == STUDY_UID) == is_dicom
+        assert (row["laterality"], row["view"]) == (("L", "CC") if is_dicom else ("", ""))
 
 
 def test_formats_hold_the_same_detections(mixed, toy_bundle):
@@ -198,12 +205,19 @@ def test_formats_hold_the_same_detections(mixed, toy_bundle):
         if fmt == "jsonl":
             lines = [json.loads(x) for x in (root / "fmt" / name).read_text().splitlines()]
             assert len(lines) == N_GOOD
+            images = lines
             got = [(ln["file"], d["x1"], d["score"]) for ln in lines for d in ln["detections"]]
         else:
             coco = json.loads((root / "fmt" / name).read_text())
             files = {image["id"]: image["file_name"] for image in coco["images"]}
             got = [(files[a["image_id"]], a["bbox"][0], a["score"]) for a in coco["annotations"]]
             assert [c["name"] for c in coco["categories"]] == ["malignant", "benign"]
+            images = [dict(image, file=image["file_name"]) for image in coco["images"]]
+        dicom = [im for im in images if im["file"].endswith((".dcm", "IM-0004"))]
+        assert len(dicom) == 2 and all(
+            (im["study_instance_uid"], im["laterality"], im["view"]) == (STUDY_UID, "L", "CC")
+            for im in dicom
+        )
         want = [(r["file"], float(r["x1"]), float(r["score"])) for r in csv_rows]
         got, want = sorted(got), sorted(want)
         assert [g[0] for g in got] == [w[0] for w in want]

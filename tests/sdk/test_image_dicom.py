@@ -272,6 +272,13 @@ def test_metadata(elements, spacing, view, laterality):
     assert (image.view, image.laterality) == (view, laterality)
 
 
+def test_instance_and_study_uids():
+    image = read_mammogram(make_dataset(ROW, StudyInstanceUID="1.2.826.0.1.3680043.10.7"))
+    assert image.sop_instance_uid == "1.2.826.0.1.3680043.10.1"
+    assert image.study_instance_uid == "1.2.826.0.1.3680043.10.7"
+    assert read_mammogram(make_dataset(ROW)).study_instance_uid is None
+
+
 # --- compressed syntaxes ------------------------------------------------------------------
 def test_rle_lossless_round_trip(tmp_path):
     pixels = (np.arange(32 * 24, dtype=np.uint16).reshape(32, 24) * 5) % 4096
