@@ -132,6 +132,13 @@ class ArchiveListing:
     error: str | None = None
 
 
+def _plain_name(name: str) -> str:
+    """A member name without the leading ``./`` of archives made with ``tar -cf x.tar .``."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
 def _safe_name(name: str) -> bool:
     """A member name usable in ``ARCHIVE!/MEMBER``: relative, normalised, no ``..``."""
     return (
@@ -150,16 +157,18 @@ class _Zip:
             raise ArchiveError(f"not a readable zip archive ({exc})", path) from None
         self._path, self._lock = path, threading.Lock()
         self.error = None
+        self._infos = {  # a repeated name: the last one wins, as in zipfile
+            _plain_name(info.filename): info for info in self._zip.infolist() if not info.is_dir()
+        }
 
     def names(self) -> list[str]:
-        return [info.filename for info in self._zip.infolist() if not info.is_dir()]
+        return list(self._infos)
 
     def read(self, name: str, limit: int, head: bool) -> bytes:
         source = member_path(self._path, name)
-        try:
-            info = self._zip.getinfo(name)
-        except KeyError:
-            raise ArchiveError("no such member in the archive", source) from None
+        info = self._infos.get(name)
+        if info is None:
+            raise ArchiveError("no such member in the archive", source)
         if info.flag_bits & 0x1:
             raise ArchiveError("encrypted member (calcsdk takes no passwords)", source)
         if not head and info.file_size > limit:
@@ -195,8 +204,9 @@ class _Tar:
                     if info.offset_data + info.size > end:
                         self.error = self.error or f"truncated inside member {info.name!r}"
                         break
-                    self._index.pop(info.name, None)  # a repeated name: the last one wins
-                    self._index[info.name] = (info.offset_data, info.size)
+                    name = _plain_name(info.name)
+                    self._index.pop(name, None)  # a repeated name: the last one wins
+                    self._index[name] = (info.offset_data, info.size)
         except (tarfile.TarError, *_STREAM_ERRORS) as exc:
             if not self._index and self.error is None:
                 raise ArchiveError(f"not a readable tar archive ({exc})", label) from None
@@ -274,9 +284,9 @@ def _archive(path: str) -> _Zip | _Tar:
 def archive_members(archive: str) -> ArchiveListing:
     """The regular-file members of ``archive`` with names usable in ``ARCHIVE!/MEMBER``.
 
-    Members named with ``..``, an absolute path or an unnormalised path are left out with a
-    warning (they are not mammograms of an ordinary export). Directories and links are never
-    members.
+    A leading ``./`` is dropped from names (``tar -cf x.tar .``). Members named with ``..``,
+    an absolute path or an unnormalised path are left out with a warning (they are not
+    mammograms of an ordinary export). Directories and links are never members.
     Raises:
         ArchiveError: the archive cannot be opened at all.
     """

@@ -110,6 +110,16 @@ def test_directories_links_and_unsafe_names_are_not_members(tmp_path, members):
     assert archive_members(str(path)).members == ("case1/a.png",)
 
 
+def test_dot_slash_names_of_tar_dot_are_plain_members(tmp_path, members):
+    dotted = {f"./{name}": data for name, data in members.items()}
+    for archive in (
+        make_tar(tmp_path / "dot.tgz", dotted, "w:gz"),
+        make_zip(tmp_path / "dot.zip", dotted),
+    ):
+        assert archive_members(str(archive)).members == tuple(members)
+        assert read_member(str(archive), "case1/a.png") == members["case1/a.png"]
+
+
 def test_corrupt_archives_name_the_file(tmp_path):
     for name in ("junk.zip", "junk.tar", "junk.tar.gz"):
         path = tmp_path / name
