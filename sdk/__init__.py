@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Detector": "calcsdk.detector",
     "Detections": "calcsdk.detections",
-    "Mammogram": "calcsdk.image",
+    "Mammogram": "calcsdk.mammogram",
     "read_mammogram": "calcsdk.image",
     "read_mammogram_bytes": "calcsdk.image",
 }

@@ -1,8 +1,5 @@
-"""Mammogram input: PNG, TIFF, PGM, JPEG, DICOM, numpy arrays -> :class:`Mammogram`.
-
-Frame and units, once for the whole SDK: ``pixels[row, col]`` with the origin at the top-left
-pixel as stored in the file (no EXIF/DICOM orientation is applied); pixel spacing is
-``(row, col)`` millimetres per pixel.  Bright means dense (the DICOM MONOCHROME2 sense).
+"""Mammogram input: PNG, TIFF, PGM, JPEG, DICOM, bytes, numpy arrays -> :class:`Mammogram`
+(:mod:`calcsdk.mammogram`, which states the frame and units), and PNG output.
 
 Rasters are decoded by OpenCV (``IMREAD_UNCHANGED``, original bit depth kept); DICOM by
 :mod:`calcsdk.dicom` (pydicom, optional).  Each file is read into memory once, its format is
@@ -15,10 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -34,6 +29,14 @@ from calcsdk.errors import (
     InvalidPixelsError,
     UnsupportedFormatError,
 )
+from calcsdk.mammogram import (  # Mammogram and PIXEL_DTYPES are re-exported
+    CONTAINER_BITS,
+    PIXEL_DTYPES,
+    Mammogram,
+    check_bits_stored,
+    normalise_spacing,
+    require_finite,
+)
 from calcsdk.raster import decode_raster, detect_raster_format, encode_png, read_raster_header
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_FILE_BYTES",
+    "PIXEL_DTYPES",
     "SUPPORTED_SUFFIXES",
     "Mammogram",
     "read_mammogram",
@@ -54,155 +58,9 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".pgm", ".jpg", ".jpeg", ".dcm")
 DEFAULT_MAX_PIXELS: int = 8192 * 8192  # largest FFDM is ~3300x4100; this leaves room, no more
 MAX_FILE_BYTES: int = 1 << 30  # largest file read; an 8192^2 float32 TIFF is 256 MiB
-PIXEL_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 # A lossy JPEG of a gray image may decode to 3 channels that differ by a few levels (chroma
 # rounding); up to this many levels per pixel it is still taken as gray.
 JPEG_GRAY_TOLERANCE = 8
-_CONTAINER_BITS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: compared (and hashed) by identity, not pixels
-class Mammogram:
-    """One grayscale mammogram, validated on construction.
-
-    pixels: ``(H, W)`` C-contiguous ``uint8`` | ``uint16`` | ``float32``; bright = dense
-        (after DICOM LUTs and MONOCHROME1 inversion).  Integer pixels lie in
-        ``[0, 2**bits_stored - 1]``; float pixels are finite, of any range.
-    spacing_mm: ``(row, col)`` millimetres per pixel, ``None`` when unknown.
-    view: ``"CC"``, ``"MLO"``, ... upper-case, ``None`` when unknown.
-    laterality: ``"L"`` | ``"R"`` | ``None``.
-    source: file path, ``"<array>"`` or ``"<dataset>"``.
-    bits_stored: significant bits of integer pixels (1..8 for uint8, 1..16 for uint16);
-        ``None`` for float.  Rasters report their container depth (8/16) unless the file says
-        less (PNG sBIT, PGM maxval); arrays report 8 or 16.
-    sop_instance_uid: DICOM SOP Instance UID when read from DICOM.
-    study_instance_uid: DICOM Study Instance UID (the exam) when read from DICOM.
-    photometric_interpretation: the DICOM photometric interpretation before inversion.
-    voi_transform: what the DICOM VOI stage did (``"VOI LUT"``, ``"WINDOW ..."``) or ``None``.
-    """
-
-    pixels: np.ndarray
-    spacing_mm: tuple[float, float] | None
-    view: str | None
-    laterality: str | None
-    source: str
-    bits_stored: int | None
-    sop_instance_uid: str | None = None
-    study_instance_uid: str | None = None
-    photometric_interpretation: str | None = None
-    voi_transform: str | None = None
-
-    def __post_init__(self) -> None:
-        source = str(self.source)
-        pixels = self.pixels
-        if not isinstance(pixels, np.ndarray):
-            raise ImageDtypeError(f"pixels should be a numpy array, got {type(pixels)}", source)
-        if pixels.ndim != 2:
-            raise ImageDtypeError(f"pixels should be 2-D (H, W), got shape {pixels.shape}", source)
-        if pixels.dtype not in PIXEL_DTYPES:
-            raise ImageDtypeError(
-                f"pixels should be uint8, uint16 or float32, got {pixels.dtype}", source
-            )
-        if pixels.size == 0:
-            raise EmptyImageError(f"zero-size image of shape {pixels.shape}", source)
-        if pixels.dtype.kind == "f":
-            _require_finite(pixels, source)
-        _check_bits_stored(pixels, self.bits_stored, source)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "pixels", np.ascontiguousarray(pixels))
-        object.__setattr__(self, "spacing_mm", _normalise_spacing(self.spacing_mm, source))
-        object.__setattr__(self, "view", _normalise_view(self.view, source))
-        object.__setattr__(self, "laterality", _normalise_laterality(self.laterality, source))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)`` in pixels."""
-        return self.pixels.shape  # type: ignore[return-value]
-
-    @property
-    def height(self) -> int:
-        """Number of rows."""
-        return int(self.pixels.shape[0])
-
-    @property
-    def width(self) -> int:
-        """Number of columns."""
-        return int(self.pixels.shape[1])
-
-    @property
-    def max_value(self) -> int | None:
-        """``2**bits_stored - 1`` for integer pixels, ``None`` for float pixels."""
-        return None if self.bits_stored is None else (1 << self.bits_stored) - 1
-
-
-# --- field validation ---------------------------------------------------------------------
-def _require_finite(pixels: np.ndarray, source: str) -> None:
-    finite = np.isfinite(pixels)
-    if not finite.all():
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise InvalidPixelsError(f"{bad} pixel(s) are NaN or infinite", source)
-
-
-def _check_bits_stored(pixels: np.ndarray, bits_stored: Any, source: str) -> None:
-    container = _CONTAINER_BITS.get(pixels.dtype)
-    if container is None:
-        if bits_stored is not None:
-            raise InvalidPixelsError(
-                f"bits_stored must be None for float pixels, got {bits_stored}", source
-            )
-        return
-    valid_int = isinstance(bits_stored, int) and not isinstance(bits_stored, bool)
-    if not valid_int or not 1 <= bits_stored <= container:
-        raise InvalidPixelsError(
-            f"bits_stored should be an int in 1..{container} for {pixels.dtype}, "
-            f"got {bits_stored!r}",
-            source,
-        )
-    if bits_stored < container and int(pixels.max()) > (1 << bits_stored) - 1:
-        raise InvalidPixelsError(
-            f"pixel value {int(pixels.max())} exceeds {(1 << bits_stored) - 1}, "
-            f"the maximum of bits_stored={bits_stored}",
-            source,
-        )
-
-
-def _normalise_spacing(spacing: Any, source: str) -> tuple[float, float] | None:
-    """``None``, one number (square pixels) or a (row, col) pair -> (row, col) floats in mm."""
-    if spacing is None:
-        return None
-    values = (spacing, spacing) if isinstance(spacing, (int, float, np.number)) else spacing
-    try:
-        row, col = (float(v) for v in values)
-    except (TypeError, ValueError) as exc:
-        raise InvalidPixelsError(
-            f"spacing_mm should be a number or a (row, col) pair, got {spacing!r}", source
-        ) from exc
-    if not all(math.isfinite(v) and v > 0 for v in (row, col)):
-        raise InvalidPixelsError(
-            f"spacing_mm should be positive and finite, got {(row, col)}", source
-        )
-    return (row, col)
-
-
-def _normalise_view(view: Any, source: str) -> str | None:
-    if view is None:
-        return None
-    if not isinstance(view, str) or not view.strip():
-        raise InvalidPixelsError(
-            f"view should be a non-empty string such as 'CC', got {view!r}", source
-        )
-    return view.strip().upper()
-
-
-def _normalise_laterality(laterality: Any, source: str) -> str | None:
-    if laterality is None:
-        return None
-    value = laterality.strip().upper() if isinstance(laterality, str) else None
-    if value not in ("L", "R"):
-        raise InvalidPixelsError(
-            f"laterality should be 'L', 'R' or None, got {laterality!r}", source
-        )
-    return value
 
 
 # --- arrays -------------------------------------------------------------------------------
@@ -210,7 +68,7 @@ def _convert_dtype(arr: np.ndarray, source: str) -> np.ndarray:
     """uint8/uint16/float32 as is; other floats -> float32; other integers -> uint8 (1-byte
     types) or uint16 when every value fits.  Float pixels must be finite."""
     if arr.dtype.kind == "f":
-        _require_finite(arr, source)
+        require_finite(arr, source)
         if arr.dtype == np.float32:
             return arr
         with np.errstate(over="ignore"):
@@ -218,7 +76,7 @@ def _convert_dtype(arr: np.ndarray, source: str) -> np.ndarray:
         if not np.isfinite(converted).all():
             raise InvalidPixelsError(f"{arr.dtype} values overflow float32", source)
         return converted
-    if arr.dtype in _CONTAINER_BITS:
+    if arr.dtype in CONTAINER_BITS:
         return arr
     target = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
     low, high = int(arr.min()), int(arr.max())
@@ -284,7 +142,7 @@ def _pixels_from_array(arr: Any, source: str, max_pixels: int, tolerance: int = 
 
 def _default_bits(pixels: np.ndarray, declared: int | None = None) -> int | None:
     """Container depth, or the file's declared significant bits when the values respect it."""
-    container = _CONTAINER_BITS.get(pixels.dtype)
+    container = CONTAINER_BITS.get(pixels.dtype)
     if container is None:
         return None
     if declared is not None and 0 < declared < container:
@@ -432,11 +290,7 @@ def write_png(
     are, not scaled.  OS errors (missing folder, permissions) propagate as ``OSError``.
     """
     source = os.fspath(path)
-    if (
-        not isinstance(pixels, np.ndarray)
-        or pixels.ndim != 2
-        or pixels.dtype not in _CONTAINER_BITS
-    ):
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.dtype not in CONTAINER_BITS:
         raise ImageDtypeError(
             "write_png takes an (H, W) uint8 or uint16 array, got "
             f"{getattr(pixels, 'dtype', type(pixels))} of shape {getattr(pixels, 'shape', None)}",
@@ -444,9 +298,9 @@ def write_png(
         )
     if pixels.size == 0:
         raise EmptyImageError(f"zero-size image of shape {pixels.shape}", source)
-    spacing = _normalise_spacing(spacing_mm, source)
+    spacing = normalise_spacing(spacing_mm, source)
     if bits_stored is not None:
-        _check_bits_stored(pixels, bits_stored, source)
+        check_bits_stored(pixels, bits_stored, source)
     encoded = encode_png(pixels, spacing, bits_stored, source)
     with open(source, "wb") as handle:
         handle.write(encoded)
