@@ -337,8 +337,8 @@ def test_archives_are_scored_member_by_member(tmp_path, toy_bundle):
     (folder / "day3.zip").write_bytes(b"PK\x03\x04 damaged on the way")
     os.replace(staging / "e.pgm", folder / "loose.pgm")
     args = ["detect", "exams", "--model", str(toy_bundle), "--out", "r.jsonl"]
-    args += ["--overlays", "ov", "--spacing", "0.2", "--threads", "1"]
-    result = calcsdk(*args, cwd=tmp_path)
+    args += ["--overlays", "ov", "--spacing", "0.2", "--threads", "1", "--workers", "2"]
+    result = calcsdk(*args, cwd=tmp_path)  # two threads read members of one zip at once
     assert result.returncode == 1 and "5 scored, 2 failed" in result.stderr, result.stderr
     scored = {line["file"]: line for line in journal_lines(tmp_path / "r.jsonl")}
     assert sorted(scored) == sorted(
