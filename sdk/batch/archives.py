@@ -292,7 +292,7 @@ def archive_members(archive: str) -> ArchiveListing:
     """
     opened = _archive(archive)
     names = []
-    for name in dict.fromkeys(opened.names()):
+    for name in opened.names():
         if _safe_name(name):
             names.append(name)
         else:
