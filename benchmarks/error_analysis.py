@@ -41,13 +41,13 @@ from calcsdk.training.detector_evaluation import paper_tables, predict_records
 SIZE_BINS_MM = (8.0, 15.0)  # cluster box's longer side: < 8, 8-15, > 15 mm
 
 
-def _size_bin(side_mm: float) -> str:
+def size_bin(side_mm: float) -> str:
     low, high = SIZE_BINS_MM
     return f"< {low:g} mm" if side_mm < low else (f"> {high:g} mm" if side_mm > high else
                                                      f"{low:g}-{high:g} mm")  # fmt: skip
 
 
-def _clusters(annotations_path: Path) -> dict[str, list[dict]]:
+def clusters_by_image(annotations_path: Path) -> dict[str, list[dict]]:
     """file path -> [{box_xyxy, category, morphology, hard, density}] from the COCO file."""
     data = json.loads(annotations_path.read_text())
     names = {c["id"]: c["name"].lower() for c in data["categories"]}
@@ -109,7 +109,7 @@ def analyse(
         records = [r for r in records if str(Path(r.image_path).resolve()) in keep]
     records = records[skip:]
     records = records[:limit] if limit else records
-    clusters = _clusters(data / "annotations.json")
+    clusters = clusters_by_image(data / "annotations.json")
     detector = Detector(model)
     preds, median_s = predict_records(detector, records)
     tables = paper_tables(preds, records_to_ground_truth(records))
@@ -129,7 +129,7 @@ def analyse(
             names = {pred.class_names[det_labels[j]] for j in hits}
             rows.append({
                 **{k: cluster[k] for k in ("category", "morphology", "hard", "density")},
-                "size": _size_bin(cluster["side_mm"]),
+                "size": size_bin(cluster["side_mm"]),
                 "proposed": None if proposal_iou is None else bool(proposal_iou[i] >= 0.5),
                 "found": bool(len(hits)),
                 "correct": cluster["category"] in names,

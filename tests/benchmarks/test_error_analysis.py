@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from calcsdk.benchmarks.error_analysis import _group, _size_bin, held_out_paths, markdown
+from calcsdk.benchmarks.error_analysis import _group, held_out_paths, markdown, size_bin
 
 
 def test_size_bins_cover_the_range():
-    assert [_size_bin(v) for v in (5.0, 8.0, 15.0, 15.1)] == [
+    assert [size_bin(v) for v in (5.0, 8.0, 15.0, 15.1)] == [
         "< 8 mm", "8-15 mm", "8-15 mm", "> 15 mm"
     ]  # fmt: skip
 
