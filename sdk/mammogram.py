@@ -40,7 +40,7 @@ class Mammogram:
     spacing_mm: ``(row, col)`` millimetres per pixel, ``None`` when unknown.
     view: ``"CC"``, ``"MLO"``, ... upper-case, ``None`` when unknown.
     laterality: ``"L"`` | ``"R"`` | ``None``.
-    source: file path, ``"<array>"`` or ``"<dataset>"``.
+    source: file path (or ``ARCHIVE!/MEMBER``), ``"<bytes>"``, ``"<array>"`` or ``"<dataset>"``.
     bits_stored: significant bits of integer pixels (1..8 for uint8, 1..16 for uint16);
         ``None`` for float.  Rasters report their container depth (8/16) unless the file says
         less (PNG sBIT, PGM maxval); arrays report 8 or 16.
