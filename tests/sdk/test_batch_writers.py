@@ -204,3 +204,15 @@ def test_errors_log(tmp_path: Path, exc, error, message):
     log.close()
     (failure,) = read_errors(path)
     assert (failure.file, failure.error, failure.message) == ("x.png", error, message)
+
+
+def test_operator_guide_names_every_csv_column():
+    import re
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "batch.md").read_text()
+    table = guide[guide.index("CSV columns") : guide.index("Beside `--out`")]
+    named = {word for span in re.findall(r"`([^`]+)`", table) for word in span.split()}
+    named |= (
+        {f"{axis}{i}_mm" for axis in "xy" for i in (1, 2)} if "x1_mm ... y2_mm" in table else set()
+    )
+    assert set(CSV_COLUMNS) <= named, sorted(set(CSV_COLUMNS) - named)
