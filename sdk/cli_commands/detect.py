@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--errors", default=None, help="errors file, JSONL (default: OUT.errors.jsonl beside --out)"
     )
     parser.add_argument("--resume", action="store_true", help="skip files already in the journal")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the inputs that would be scored, one per line, and stop (no model loaded)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="local threads or Ray")
     parser.add_argument("--address", default=None, help="Ray cluster address (--engine ray)")
@@ -118,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
     files = discover_images(args.paths, exclude=outputs)
     if not files:
         raise CalcSdkError(f"no image files found in {args.paths}", "detect")
+    if args.dry_run:
+        print("\n".join(files))
+        print(f"{len(files)} inputs", file=sys.stderr)
+        return 0
     bundle = load_bundle(args.model or DEFAULT_BUNDLE)
     root = common_root(files)
     options = ScoringOptions(

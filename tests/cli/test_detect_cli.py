@@ -353,3 +353,7 @@ def test_archives_are_scored_member_by_member(tmp_path, toy_bundle):
     assert "zip" in errors["exams/day3.zip"]["message"]
     again = calcsdk(*args, "--resume", cwd=tmp_path)
     assert "0 scored, 2 failed, 5 already done (resumed)" in again.stderr, again.stderr
+    listed = calcsdk("detect", "exams", "--dry-run", "--out", "dry.csv", cwd=tmp_path)
+    assert listed.returncode == 0 and "7 inputs" in listed.stderr
+    assert listed.stdout.splitlines() == sorted([*scored, *errors])
+    assert not (tmp_path / "dry.csv").exists() and not (tmp_path / "dry.errors.jsonl").exists()
