@@ -4,6 +4,8 @@ or a damaged file."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -38,6 +40,16 @@ def test_cached_samples_equal_computed_ones_and_are_memory_mapped(records, compu
         _same(a, b)
         assert isinstance(a.crops, np.memmap) and a.crops.dtype == np.float16
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["00005.npz", "00006.npz", "00007.npz"]
+
+
+def test_processes_make_the_same_samples(records, computed, tmp_path):
+    (tmp_path / "cache").mkdir()
+    collect_samples(records[:1], CONFIG, offset=5, cache_dir=tmp_path / "cache")  # one is there
+    cached = collect_samples(records, CONFIG, offset=5, cache_dir=tmp_path / "cache", workers=2)
+    in_memory = collect_samples(records, CONFIG, offset=5, workers=2)
+    for a, b, c in zip(cached, in_memory, computed, strict=True):
+        _same(a, c)
+        _same(b, c)
 
 
 def test_resume_computes_only_the_missing_images(records, computed, tmp_path, monkeypatch):
@@ -83,3 +95,15 @@ def test_a_damaged_entry_names_its_file(records, tmp_path, damage):
         expected = r"00000\.npz: inconsistent sample-cache entry"
     with pytest.raises(ValueError, match=expected):
         collect_samples(records[:1], CONFIG, cache_dir=tmp_path)
+
+
+def test_sample_collection_benchmark_times_each_worker_count(tiny_detection_data, tmp_path):
+    from calcsdk.benchmarks import sample_collection
+
+    out = tmp_path / "r.json"
+    argv = ["--data", str(tiny_detection_data), "--images", "2", "--workers", "1",
+            "--repeat", "2", "--json", str(out)]  # fmt: skip
+    assert sample_collection.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 2 and len(result["seconds"]["1"]) == 2
+    assert result["speedup_vs_first"] == {"1": 1.0} and result["images_per_second"]["1"] > 0

@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " folds, crops memory-mapped (paper-scale runs)",
     )
     parser.add_argument(
+        "--sample-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that make the training samples (proposals and warps); same samples",
+    )
+    parser.add_argument(
         "--folds",
         type=int,
         default=1,
@@ -110,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.folds < 1:
         raise SystemExit(f"calcsdk train rcnn: --folds should be >= 1, got {args.folds}")
     counts = ("epochs", "batch_size", "mine_images", "mine_per_image", "svm_rounds",
-              "svm_negatives_per_round")  # fmt: skip
+              "svm_negatives_per_round", "sample_workers")  # fmt: skip
     for name in counts:
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -166,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     # samples numbered by position in train_all, as --folds numbers them: one --samples-cache
     # serves a one-split run and a cross-validation of the same data
     started = time.perf_counter()
-    samples = collect_samples(train_all, config.samples, cache_dir=args.samples_cache)
+    samples = collect_samples(
+        train_all, config.samples, cache_dir=args.samples_cache, workers=args.sample_workers
+    )
     result = fit_rcnn(
         [samples[i] for i in fit_idx],
         [samples[i] for i in val_idx],
@@ -213,6 +222,7 @@ def _cross_validate(args, config, train_all, test_records, provenance) -> int:
         bundle_name=f"calcsdk-{args.config}",
         provenance=provenance,
         samples_cache=args.samples_cache,
+        sample_workers=args.sample_workers,
     )
     t6 = summary["table6"]
     print(f"bundle: {summary['bundle']} (fold {summary['selected_fold']} of {args.folds})")

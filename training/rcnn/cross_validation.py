@@ -58,10 +58,12 @@ def cross_validate_rcnn(
     bundle_name: str = "calcsdk-rcnn",
     provenance: dict | None = None,
     samples_cache: str | Path | None = None,
+    sample_workers: int = 1,
 ) -> dict[str, Any]:
     """Train ``n_folds`` R-CNNs, evaluate each, select one (see the module doc).
     ``samples_cache``: a disk cache of the training images' samples (:mod:`.sample_store`),
     shared by every fold and by runs of other configs over the same images in the same order.
+    ``sample_workers``: processes that make the samples (:func:`.train.collect_samples`).
 
     Returns:
         the summary written to ``out_dir/cv.json`` (:func:`summarise`).
@@ -88,7 +90,9 @@ def cross_validate_rcnn(
             continue
         if samples is None:
             t = time.perf_counter()
-            samples = collect_samples(train_records, config.samples, cache_dir=samples_cache)
+            samples = collect_samples(
+                train_records, config.samples, cache_dir=samples_cache, workers=sample_workers
+            )
             sample_seconds = time.perf_counter() - t
         log.info("fold %d/%d: %d train, %d val images", k, n_folds, len(fit_idx), len(val_idx))
         result = fit_rcnn(

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,7 +39,27 @@ from calcsdk.training.rcnn.samples import ImageSamples, SampleConfig, image_samp
 
 log = logging.getLogger(__name__)
 
+
+def _one_thread() -> None:
+    """Worker initializer: one OpenCV thread per process, so N processes use N cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def parallel_map(function: Callable, arguments: Sequence[tuple], workers: int) -> Iterator:
+    """``function(*a)`` for each ``a`` of ``arguments``, in order, on ``workers`` spawned
+    processes (spawn, not fork: the parent may hold torch's thread pools)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
+        yield from pool.map(function, *zip(*arguments), chunksize=1)
+
+
 CONFIG_FILE = "config.json"
+
+
+def _make(cache: Path, index: int, record: ImageRecord, config: SampleConfig) -> None:
+    _write(cache, image_samples(index, record, config), record)
 
 
 def cached_samples(
@@ -45,9 +67,12 @@ def cached_samples(
     config: SampleConfig,
     cache_dir: str | Path,
     offset: int = 0,
+    workers: int = 1,
 ) -> list[ImageSamples]:
     """:func:`.samples.image_samples` of every record, read from ``cache_dir`` where present and
     computed and written there otherwise. Record ``i`` is sample index ``offset + i``.
+    ``workers`` > 1 computes the missing images in that many processes first (each image's
+    samples depend only on its index, so the cache is the same whatever the count).
 
     Returns:
         one :class:`ImageSamples` per record, in order; ``crops`` are read-only memory maps.
@@ -58,6 +83,17 @@ def cached_samples(
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     _check_config(cache, config)
+    missing = [
+        (cache, offset + i, record, config)
+        for i, record in enumerate(records)
+        if not (cache / f"{offset + i:05d}.npz").exists()
+    ]
+    if workers > 1 and len(missing) > 1:
+        for done, _ in enumerate(parallel_map(_make, missing, workers), start=1):
+            if done % 100 == 0:
+                log.info(
+                    "samples: %d/%d new images made (%d processes)", done, len(missing), workers
+                )
     out = []
     made = 0
     for i, record in enumerate(records):

@@ -58,7 +58,7 @@ from calcsdk.training.rcnn.box_regression import (
 )
 from calcsdk.training.rcnn.head import HeadConfig, LinearSvmHead, train_head
 from calcsdk.training.rcnn.mining import MiningConfig, mine_background
-from calcsdk.training.rcnn.sample_store import cached_samples
+from calcsdk.training.rcnn.sample_store import cached_samples, parallel_map
 from calcsdk.training.rcnn.samples import BACKGROUND, ImageSamples, SampleConfig, image_samples
 
 log = logging.getLogger(__name__)
@@ -112,12 +112,17 @@ def collect_samples(
     config: SampleConfig,
     offset: int = 0,
     cache_dir: str | Path | None = None,
+    workers: int = 1,
 ) -> list[ImageSamples]:
     """Samples of every record (see :func:`.samples.image_samples`), in order; record ``i`` is
     sample index ``offset + i``. With ``cache_dir`` they are read from / written to that disk
-    cache (:mod:`.sample_store`: resumable, crops memory-mapped)."""
+    cache (:mod:`.sample_store`: resumable, crops memory-mapped). ``workers`` > 1 makes them
+    in that many processes, with the same result."""
     if cache_dir is not None:
-        return cached_samples(records, config, cache_dir, offset)
+        return cached_samples(records, config, cache_dir, offset, workers)
+    if workers > 1:
+        arguments = [(offset + i, record, config) for i, record in enumerate(records)]
+        return list(parallel_map(image_samples, arguments, workers))
     out = []
     for i, record in enumerate(records):
         out.append(image_samples(offset + i, record, config))
