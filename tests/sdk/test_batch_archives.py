@@ -165,6 +165,13 @@ def test_member_faults(tmp_path, members, monkeypatch):
         read_member(str(encrypted), "a.png")
     assert info.value.source == f"{encrypted}!/a.png"
 
+    deflate64 = bytearray(make_zip(tmp_path / "d64.zip", {"a.png": data}).read_bytes())
+    for signature, method_offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        deflate64[deflate64.find(signature) + method_offset] = 9  # Deflate64: zipfile has none
+    (tmp_path / "d64.zip").write_bytes(bytes(deflate64))
+    with pytest.raises(ArchiveError, match="unsupported zip compression"):
+        read_member(str(tmp_path / "d64.zip"), "a.png")
+
     stored = make_zip(tmp_path / "crc.zip", {"a.png": data}, zipfile.ZIP_STORED)
     raw = bytearray(stored.read_bytes())
     raw[raw.find(data[:16]) + 100] ^= 0xFF  # one byte of the member's data
