@@ -39,6 +39,8 @@ from calcsdk.training.rcnn.samples import ImageSamples, SampleConfig, image_samp
 
 log = logging.getLogger(__name__)
 
+CONFIG_FILE = "config.json"
+
 
 def _one_thread() -> None:
     """Worker initializer: one OpenCV thread per process, so N processes use N cores."""
@@ -53,9 +55,6 @@ def parallel_map(function: Callable, arguments: Sequence[tuple], workers: int) -
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
         yield from pool.map(function, *zip(*arguments), chunksize=1)
-
-
-CONFIG_FILE = "config.json"
 
 
 def _make(cache: Path, index: int, record: ImageRecord, config: SampleConfig) -> None:
