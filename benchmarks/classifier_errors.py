@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calcsdk.benchmarks.error_analysis import clusters_by_image, size_bin
+from calcsdk.benchmarks.error_analysis import clusters_by_image, size_bin, write_report
 from calcsdk.boxes import box_iou
 
 CLASSES = ("malignant", "benign", "normal")  # the classifier's label order
@@ -143,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output prefix (.json, .md)")
     args = parser.parse_args(argv)
     report = analyse(args.run, args.data)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    print(write_report(args.out, report, markdown(report)))
     return 0
 
 

@@ -204,6 +204,14 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(prefix: Path, report: dict, text: str) -> str:
+    """Write ``prefix.json`` (``report``) and ``prefix.md`` (``text``); returns ``text``."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    prefix.with_suffix(".md").write_text(text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m calcsdk.benchmarks.error_analysis")
     parser.add_argument("--model", required=True, help="bundle to analyse")
@@ -216,10 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output prefix (.json, .md)")
     args = parser.parse_args(argv)
     report = analyse(args.model, args.data, args.skip, args.limit, args.split)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    print(write_report(args.out, report, markdown(report)))
     return 0
 
 
