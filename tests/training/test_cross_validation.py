@@ -264,6 +264,25 @@ def test_resume_may_raise_epochs_without_retraining_finished_folds(
     assert calls == []
 
 
+def _drop_from_saved_config(out, key):
+    """Rewrite ``cv.json`` as a version without ``train_config.key`` would have written it."""
+    path = CvRunFiles(out).settings
+    saved = json.loads(path.read_text())
+    del saved["train_config"][key]
+    path.write_text(json.dumps(saved))
+
+
+def test_resume_of_a_run_older_than_a_config_field(cv_run, data, monkeypatch, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(cv_run[0], out)
+    _drop_from_saved_config(out, "lr_schedule")  # that run had the default schedule
+    _, calls = _rerun(data, out, monkeypatch)
+    assert calls == []
+    cosine = get_config("rcnn-1", **{**FAST, "lr_schedule": "cosine"})
+    with pytest.raises(ValueError, match="lr_schedule constant != cosine"):
+        _rerun(data, out, monkeypatch, config=cosine)
+
+
 # --- small pieces -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("val_accuracies", "expected"),

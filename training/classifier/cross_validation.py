@@ -178,10 +178,13 @@ def _check_resumable(saved: dict, now: dict, path: Path) -> None:
     for key in ("n_folds", "n_test", "val_fraction", "seed"):
         if saved["cv_config"][key] != now["cv_config"][key]:
             problems.append(f"{key} {saved['cv_config'][key]} != {now['cv_config'][key]}")
+    # a field newer than cv.json takes its default, which is the behaviour the run had then
+    defaults = json.loads(json.dumps(dataclasses.asdict(ClassifierTrainConfig())))
+    before = {**defaults, **saved["train_config"]}
     for key, value in now["train_config"].items():
         json_value = json.loads(json.dumps(value))
-        if key not in RESUMABLE_CHANGES and saved["train_config"].get(key) != json_value:
-            problems.append(f"train_config.{key} {saved['train_config'].get(key)} != {value}")
+        if key not in RESUMABLE_CHANGES and before.get(key) != json_value:
+            problems.append(f"train_config.{key} {before.get(key)} != {value}")
     if problems:
         raise ValueError(f"{path}: cannot resume: " + "; ".join(problems))
 
