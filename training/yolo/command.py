@@ -15,7 +15,8 @@ from pathlib import Path
 OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size": int,
            "learning_rate": float, "width": float, "depth": float, "network_size": int,
            "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
-           "tile_overlap": int, "autocast": str, "max_minutes": float}  # fmt: skip
+           "tile_overlap": int, "autocast": str, "max_minutes": float, "warmup_epochs": float,
+           "negative_tile_ratio": float, "eval_every_epochs": int}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
