@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,25 +34,11 @@ import numpy as np
 
 from calcsdk.training.datasets.record import ImageRecord
 from calcsdk.training.rcnn.samples import ImageSamples, SampleConfig, image_samples
+from calcsdk.training.worker_pool import parallel_map
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-
-
-def _one_thread() -> None:
-    """Worker initializer: one OpenCV thread per process, so N processes use N cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def parallel_map(function: Callable, arguments: Sequence[tuple], workers: int) -> Iterator:
-    """``function(*a)`` for each ``a`` of ``arguments``, in order, on ``workers`` spawned
-    processes (spawn, not fork: the parent may hold torch's thread pools)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-        yield from pool.map(function, *zip(*arguments), chunksize=1)
 
 
 def _make(cache: Path, index: int, record: ImageRecord, config: SampleConfig) -> None:

@@ -58,8 +58,9 @@ from calcsdk.training.rcnn.box_regression import (
 )
 from calcsdk.training.rcnn.head import HeadConfig, LinearSvmHead, train_head
 from calcsdk.training.rcnn.mining import MiningConfig, mine_background
-from calcsdk.training.rcnn.sample_store import cached_samples, parallel_map
+from calcsdk.training.rcnn.sample_store import cached_samples
 from calcsdk.training.rcnn.samples import BACKGROUND, ImageSamples, SampleConfig, image_samples
+from calcsdk.training.worker_pool import parallel_map
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,11 @@ bytes do not depend on ``workers``.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import cv2
 
 from calcsdk.training.roi_dataset import write_roi_index
 from calcsdk.training.synth.background import insert_clusters
@@ -25,6 +21,7 @@ from calcsdk.training.synth.config import SynthConfig
 from calcsdk.training.synth.generator import generate_image
 from calcsdk.training.synth.plan import DatasetCounts, ImagePlan, plan_dataset
 from calcsdk.training.synth.writer import ImageOutput, write_coco, write_image_outputs
+from calcsdk.training.worker_pool import spawn_pool
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +106,7 @@ def synthesize_dataset(
         results = map(_run_task, tasks)
         outputs = _collect(results, len(tasks), report_every)
     else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        with spawn_pool(workers) as pool:
             outputs = _collect(pool.map(_run_task, tasks), len(tasks), report_every)
 
     annotations = [a for o in outputs for a in o.coco_annotations]
@@ -141,10 +137,6 @@ def _collect(results, total: int, report_every: int) -> list[ImageOutput]:
         if done % report_every == 0 or done == total:
             logger.info("synthetic images: %d/%d written", done, total)
     return outputs
-
-
-def _init_worker() -> None:
-    cv2.setNumThreads(1)  # one process per core; no nested thread pools
 
 
 def _run_task(task: _Task) -> ImageOutput:
