@@ -283,6 +283,33 @@ def test_resume_of_a_run_older_than_a_config_field(cv_run, data, monkeypatch, tm
         _rerun(data, out, monkeypatch, config=cosine)
 
 
+def test_resume_of_a_run_copied_without_weights(cv_run, data, monkeypatch, tmp_path):
+    """The recorded runs keep predictions and logs but no *.pt: resuming one still finishes
+    the missing folds and reports, and the selection says its weights are absent."""
+    out = tmp_path / "run"
+    shutil.copytree(cv_run[0], out, ignore=shutil.ignore_patterns("*.pt"))
+    files = CvRunFiles(out)
+    files.fold_record("filtered", 2).unlink()  # this fold is trained again, from scratch
+    shutil.rmtree(files.fold_dir("filtered", 2))
+    result, calls = _rerun(data, out, monkeypatch)
+    assert calls == [False]
+    for name, entry in result.representations.items():
+        before = cv_run[1].representations[name]
+        assert entry.selected_fold == before.selected_fold
+        weights = files.fold_dir(name, entry.selected_fold) / "best.pt"
+        selection = json.loads(files.selection(name).read_text())
+        if weights.exists():  # the retrained fold was selected: its weights are copied
+            assert entry.selected_weights_path.read_bytes() == weights.read_bytes()
+            assert selection["weights"] == str(entry.selected_weights_path)
+        else:
+            assert entry.selected_weights_path is None and selection["weights"] is None
+            assert not files.selected_weights(name).exists()
+    assert result.representations["filtered"].folds[1].test_accuracy == pytest.approx(
+        cv_run[1].representations["filtered"].folds[1].test_accuracy
+    )
+    assert json.loads(write_report(out).json.read_text())  # the report needs no weights
+
+
 # --- small pieces -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("val_accuracies", "expected"),

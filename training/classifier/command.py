@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{name}: AlexNet{entry.selected_fold} selected, validation accuracy "
             f"{chosen_fold.val_accuracy:.4f}, test accuracy {chosen_fold.test_accuracy:.4f}: "
-            f"{entry.selected_weights_path}"
+            f"{entry.selected_weights_path or 'weights absent'}"
         )
     print(f"report: {files.markdown}")
     return 0

@@ -110,7 +110,9 @@ class RepresentationResult:
     representation: str
     folds: tuple[FoldResult, ...]
     selected_fold: int  # 1-based: highest validation accuracy, ties to the lowest fold
-    selected_weights_path: Path  # <representation>/best.pt, a copy of the selected fold's
+    # <representation>/best.pt, a copy of the selected fold's; None when that fold's best.pt
+    # is absent (a run folder copied without its weights, as the recorded runs are)
+    selected_weights_path: Path | None
 
 
 @dataclass(frozen=True)
@@ -289,23 +291,34 @@ def fold_result(files: CvRunFiles, representation: str, fold: int) -> FoldResult
     )
 
 
-def _select(files: CvRunFiles, representation: str, folds: list[FoldResult]) -> int:
-    """Pick the fold by validation accuracy; copy its ``best.pt``; write ``selection.json``."""
+def _select(
+    files: CvRunFiles, representation: str, folds: list[FoldResult]
+) -> tuple[int, Path | None]:
+    """Pick the fold by validation accuracy; copy its ``best.pt``; write ``selection.json``.
+
+    Returns the 1-based fold and the copy's path. The path is None when the fold's ``best.pt``
+    is absent (a run folder copied without weights, then resumed): the choice is still recorded.
+    """
     selected = select_best_fold([f.val_accuracy for f in folds])
     source = RunFiles(files.fold_dir(representation, selected)).best
-    target = files.selected_weights(representation)
-    _atomic_write_bytes(target, lambda tmp: shutil.copyfile(source, tmp))
+    copy = files.selected_weights(representation)
+    target = copy if source.exists() else None
+    if target is not None:
+        _atomic_write_bytes(target, lambda tmp: shutil.copyfile(source, tmp))
+    else:
+        logger.warning("%s: %s is absent; selection kept without weights", representation, source)
+        copy.unlink(missing_ok=True)  # never leave an earlier choice's weights under that name
     _write_json(
         files.selection(representation),
         {
             "selected_fold": selected,
             "criterion": "highest validation accuracy; ties go to the lowest fold",
             "val_accuracies": [f.val_accuracy for f in folds],
-            "weights": str(target),
+            "weights": None if target is None else str(target),
             "source": str(source),
         },
     )
-    return selected
+    return selected, target
 
 
 def run_cross_validation(
@@ -387,13 +400,13 @@ def run_cross_validation(
                     on_fold_done(representation, k)
             del x
         fold_results = [fold_result(files, representation, k) for k in folds]
-        selected = _select(files, representation, fold_results)
+        selected, weights = _select(files, representation, fold_results)
         chosen = fold_results[selected - 1]
         logger.info(
             "%s: fold %d selected (val accuracy %.4f, test accuracy %.4f)",
             *(representation, selected, chosen.val_accuracy, chosen.test_accuracy),
         )
         results[representation] = RepresentationResult(
-            representation, tuple(fold_results), selected, files.selected_weights(representation)
+            representation, tuple(fold_results), selected, weights
         )
     return CrossValidationResult(files.out_dir, protocol, results)
