@@ -10,7 +10,7 @@ same module folder and must never share one environment. Install ``[gpu]`` into 
 without ``onnxruntime`` (``pip uninstall onnxruntime`` first).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 FOLDERS = {
     "calcsdk": "sdk",
@@ -20,12 +20,18 @@ FOLDERS = {
 }
 
 
+# Folders of package data (bundles, samples, schemas): listed as namespace packages, so that
+# setuptools ships them without warning that an importable folder is missing from `packages`.
+DATA_FOLDERS = ["data", "data.*", "schema"]
+
+
 def _packages() -> tuple[list[str], dict[str, str]]:
     packages, package_dir = [], {}
     for name, folder in FOLDERS.items():
         packages.append(name)
         package_dir[name] = folder
-        for sub in find_packages(folder):
+        data = find_namespace_packages(folder, include=DATA_FOLDERS)
+        for sub in find_packages(folder) + [d for d in data if d.replace(".", "_").isidentifier()]:
             packages.append(f"{name}.{sub}")
             package_dir[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
     return packages, package_dir

@@ -29,6 +29,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
     command += ["--no-build-isolation", "--no-cache-dir", "-q", "-w", str(out)]
     built = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out)
     assert built.returncode == 0, built.stderr[-2000:]
+    assert "would be ignored" not in built.stderr  # every shipped folder is a listed package
     (wheel,) = out.glob("calcsdk-*.whl")
     assert wheel.stat().st_size < MAX_WHEEL_BYTES
     with zipfile.ZipFile(wheel) as archive:
