@@ -51,11 +51,12 @@ def test_train_yolo_from_the_cli(tiny_coco, tmp_path):
     out = tmp_path / "run"
     status = _tiny_train_yolo(tiny_coco, out, "--max-steps", "1", "--val-fraction", "0.25",
                               "--warmup-epochs", "0.1", "--negative-tile-ratio", "0.5",
-                              "--eval-every-epochs", "2")  # fmt: skip
+                              "--eval-every-epochs", "2",
+                              "--checkpoint-every-steps", "50")  # fmt: skip
     assert status == 0 and (out / "last.pt").exists() and (out / "settings.json").exists()
     config = torch.load(out / "last.pt", weights_only=True)["config"]
     assert (config["warmup_epochs"], config["negative_tile_ratio"]) == (0.1, 0.5)
-    assert config["eval_every_epochs"] == 2
+    assert (config["eval_every_epochs"], config["checkpoint_every_steps"]) == (2, 50)
 
 
 def test_train_yolo_on_another_runs_split_then_evaluates_its_test_images(tiny_coco, tmp_path):

@@ -16,7 +16,8 @@ OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size
            "learning_rate": float, "width": float, "depth": float, "network_size": int,
            "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
            "tile_overlap": int, "autocast": str, "max_minutes": float, "warmup_epochs": float,
-           "negative_tile_ratio": float, "eval_every_epochs": int}  # fmt: skip
+           "negative_tile_ratio": float, "eval_every_epochs": int,
+           "checkpoint_every_steps": int}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
