@@ -55,5 +55,9 @@ def run(args: argparse.Namespace) -> int:
             f"box x {float(row['x1']):.0f}-{float(row['x2']):.0f}, y {float(row['y1']):.0f}-"
             f"{float(row['y2']):.0f} px"
         )
+    if not rows:
+        threshold = "the bundle's threshold" if args.conf is None else f"{args.conf:g}"
+        print(f"  none scored at or above {threshold}; `calcsdk demo --conf 0.1` lists "
+              "lower-scored detections too")  # fmt: skip
     print(f"results: {out_csv}\noverlays: {args.out / 'overlays'}")
     return status
