@@ -1,45 +1,90 @@
-"""Loss of the run's last.pt on 16 cluster tiles and 16 background tiles of the first 60
-validation images, with BatchNorm in eval mode (running statistics) and in train mode (batch
-statistics). A large gap means the running statistics do not match the weights."""
-import json, sys, torch, numpy as np
-torch.set_num_threads(1)
+"""BatchNorm check of a YOLOv4 run's ``last.pt``: eval mode vs train mode vs re-estimated.
+
+    python eval_mode_check.py RUN [augment]      # in /work/runs/s13, beside yolo_cache/
+
+Scores 16 cluster tiles and 16 background tiles of the first 60 validation images (loss of
+``YoloLoss``, as in training) with BatchNorm in eval mode (running statistics), in train mode
+(batch statistics), and in eval mode after re-estimating the statistics as a cumulative average
+over 6 micro-batches of 8 training tiles (cluster and background mixed as in training;
+augmented with ``augment``). A large gap between the first and the others means the running
+statistics do not match the weights.
+"""
+
+import json
+import sys
+
+import numpy as np
+import torch
+
 from calcsdk.training.datasets import load_coco
+from calcsdk.training.yolo.command import split_records
 from calcsdk.training.yolo.config import YoloTrainConfig
 from calcsdk.training.yolo.data import YoloTileDataset, collate_samples
-from calcsdk.training.yolo.command import split_records
-from calcsdk.training.yolo.train import build_model
 from calcsdk.training.yolo.loss import YoloLoss
-run = sys.argv[1] if len(sys.argv) > 1 else 'run-yolov4-1'
-AUGMENT = len(sys.argv) > 2 and sys.argv[2] == 'augment'
-ck = torch.load(f'{run}/last.pt', mmap=True, weights_only=True, map_location='cpu')
-cfg = YoloTrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in ck['config'].items()})
-recs = load_coco('/work/runs/synth_default/annotations.json')
-parts = split_records(recs, json.load(open(f'{run}/split.json')))
-ds = YoloTileDataset(parts['val'][:60], cfg, train=False, cache_dir='yolo_cache')
-pos = np.flatnonzero(ds.positive)[:16]; neg = np.flatnonzero(~ds.positive)[:16]
-crit = YoloLoss(torch.tensor(ck['anchors']), 2, scale_x_y=cfg.scale_x_y, iou_t=cfg.iou_t,
-                ignore_thresh=cfg.ignore_thresh, iou_normalizer=cfg.iou_normalizer,
-                obj_normalizer=cfg.obj_normalizer, cls_normalizer=cfg.cls_normalizer)
-def loss_of(model, idx):
-    images, targets = collate_samples([ds[i] for i in idx])
+from calcsdk.training.yolo.train import build_model
+
+DATA = "/work/runs/synth_default/annotations.json"
+CACHE = "yolo_cache"
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    run = sys.argv[1] if len(sys.argv) > 1 else "run-yolov4-1"
+    augment = len(sys.argv) > 2 and sys.argv[2] == "augment"
+    saved = torch.load(f"{run}/last.pt", mmap=True, weights_only=True, map_location="cpu")
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
+    config = YoloTrainConfig(**fields)
+    split = json.loads(open(f"{run}/split.json").read())
+    parts = split_records(load_coco(DATA), split)
+    val = YoloTileDataset(parts["val"][:60], config, train=False, cache_dir=CACHE)
+    clusters = np.flatnonzero(val.positive)[:16]
+    background = np.flatnonzero(~val.positive)[:16]
+    criterion = YoloLoss(
+        torch.tensor(saved["anchors"]),
+        2,
+        scale_x_y=config.scale_x_y,
+        iou_t=config.iou_t,
+        ignore_thresh=config.ignore_thresh,
+        iou_normalizer=config.iou_normalizer,
+        obj_normalizer=config.obj_normalizer,
+        cls_normalizer=config.cls_normalizer,
+    )
+
+    def losses(model: torch.nn.Module) -> str:
+        out = []
+        for name, indices in (("cluster tiles", clusters), ("background", background)):
+            images, targets = collate_samples([val[i] for i in indices])
+            with torch.no_grad():
+                outputs = [o.float() for o in model(images)]
+                loss, terms = criterion(outputs, targets, normalizer=len(indices))
+            out.append(
+                f"{name} {float(loss):.2f} { ({k: round(float(v), 2) for k, v in terms.items()}) }"
+            )
+        return "; ".join(out)
+
+    model = build_model(config)
+    model.load_state_dict(saved["model"])
+    print("step", saved["state"]["global_step"])
+    model.eval()
+    print(" eval mode:", losses(model))
+    model.train()
+    print(" train mode:", losses(model))
+
+    train = YoloTileDataset(parts["train"][:60], config, train=augment, cache_dir=CACHE)
+    rng = np.random.default_rng(0)
+    mix = rng.permutation(
+        np.concatenate([np.flatnonzero(train.positive)[:24], np.flatnonzero(~train.positive)[:24]])
+    )
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average
     with torch.no_grad():
-        out = [o.float() for o in model(images)]
-        loss, parts = crit(out, targets, normalizer=len(idx))
-    return round(float(loss), 2), {k: round(float(v), 2) for k, v in parts.items()}
-m = build_model(cfg); m.load_state_dict(ck['model'])
-print('step', ck['state']['global_step'])
-m.eval(); print(' eval mode: cluster tiles', loss_of(m, pos), 'background', loss_of(m, neg))
-m.train(); print(' train mode: cluster tiles', loss_of(m, pos), 'background', loss_of(m, neg))
-# Re-estimate the running statistics as a cumulative average over 6 micro-batches of 8 training
-# tiles (cluster and background mixed as in training), then evaluate again in eval mode.
-tr = YoloTileDataset(parts['train'][:60], cfg, train=AUGMENT, cache_dir='yolo_cache')
-rng = np.random.default_rng(0)
-mix = rng.permutation(np.concatenate([np.flatnonzero(tr.positive)[:24], np.flatnonzero(~tr.positive)[:24]]))
-for module in m.modules():
-    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-        module.reset_running_stats(); module.momentum = None
-m.train()
-with torch.no_grad():
-    for k in range(0, len(mix), 8):
-        m(collate_samples([tr[i] for i in mix[k:k + 8]])[0])
-m.eval(); print(f' eval mode, statistics re-estimated (augment={AUGMENT}): cluster tiles', loss_of(m, pos), 'background', loss_of(m, neg))
+        for start in range(0, len(mix), 8):
+            model(collate_samples([train[i] for i in mix[start : start + 8]])[0])
+    model.eval()
+    print(f" eval mode, statistics re-estimated (augment={augment}):", losses(model))
+
+
+if __name__ == "__main__":
+    main()
