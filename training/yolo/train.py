@@ -90,6 +90,20 @@ def model_config_of(config: YoloTrainConfig) -> YOLOv4Config:
     return YOLOv4Config(num_classes=2, in_channels=1, width=config.width, depth=config.depth)
 
 
+def build_criterion(config: YoloTrainConfig, anchors: np.ndarray) -> YoloLoss:
+    """The training loss of ``config`` for ``anchors`` ``(9, 2)`` (network pixels)."""
+    return YoloLoss(
+        torch.as_tensor(np.asarray(anchors, np.float32)),
+        model_config_of(config).num_classes,
+        scale_x_y=config.scale_x_y,
+        iou_t=config.iou_t,
+        ignore_thresh=config.ignore_thresh,
+        iou_normalizer=config.iou_normalizer,
+        obj_normalizer=config.obj_normalizer,
+        cls_normalizer=config.cls_normalizer,
+    )
+
+
 def build_model(config: YoloTrainConfig) -> YOLOv4:
     """Seeded initial weights; objectness biases start at ``objectness_prior`` (so the summed
     background BCE of thousands of cells starts small instead of at log 2 each)."""
@@ -231,16 +245,7 @@ class _Trainer:
         self.settings = config.pipeline_settings(self.anchors)
         (out / "settings.json").write_text(json.dumps(self.settings.to_manifest(), indent=2) + "\n")
         self.log_path.write_text("".join(json.dumps(r) + "\n" for r in self.state.history))
-        self.criterion = YoloLoss(
-            torch.from_numpy(self.anchors),
-            self.model.config.num_classes,
-            scale_x_y=config.scale_x_y,
-            iou_t=config.iou_t,
-            ignore_thresh=config.ignore_thresh,
-            iou_normalizer=config.iou_normalizer,
-            obj_normalizer=config.obj_normalizer,
-            cls_normalizer=config.cls_normalizer,
-        )
+        self.criterion = build_criterion(config, self.anchors)
 
     def checkpoint(self) -> None:
         _save_atomic(

@@ -2,8 +2,8 @@
 
     python eval_mode_check.py RUN [augment]      # in /work/runs/s13, beside yolo_cache/
 
-Scores 16 cluster tiles and 16 background tiles of the first 60 validation images (loss of
-``YoloLoss``, as in training) with BatchNorm in eval mode (running statistics), in train mode
+Scores 16 cluster tiles and 16 background tiles of the first 60 validation images (the training
+loss, :func:`build_criterion`) with BatchNorm in eval mode (running statistics), in train mode
 (batch statistics), and in eval mode after re-estimating the statistics as a cumulative average
 over 6 micro-batches of 8 training tiles (cluster and background mixed as in training;
 augmented with ``augment``). A large gap between the first and the others means the running
@@ -20,8 +20,7 @@ from calcsdk.training.datasets import load_coco
 from calcsdk.training.yolo.command import split_records
 from calcsdk.training.yolo.config import YoloTrainConfig
 from calcsdk.training.yolo.data import YoloTileDataset, collate_samples
-from calcsdk.training.yolo.loss import YoloLoss
-from calcsdk.training.yolo.train import build_model
+from calcsdk.training.yolo.train import build_criterion, build_model
 
 DATA = "/work/runs/synth_default/annotations.json"
 CACHE = "yolo_cache"
@@ -39,16 +38,7 @@ def main() -> None:
     val = YoloTileDataset(parts["val"][:60], config, train=False, cache_dir=CACHE)
     clusters = np.flatnonzero(val.positive)[:16]
     background = np.flatnonzero(~val.positive)[:16]
-    criterion = YoloLoss(
-        torch.tensor(saved["anchors"]),
-        2,
-        scale_x_y=config.scale_x_y,
-        iou_t=config.iou_t,
-        ignore_thresh=config.ignore_thresh,
-        iou_normalizer=config.iou_normalizer,
-        obj_normalizer=config.obj_normalizer,
-        cls_normalizer=config.cls_normalizer,
-    )
+    criterion = build_criterion(config, np.asarray(saved["anchors"], np.float32))
 
     def losses(model: torch.nn.Module) -> str:
         out = []
