@@ -52,8 +52,12 @@ def test_train_yolo_from_the_cli(tiny_coco, tmp_path):
     status = _tiny_train_yolo(tiny_coco, out, "--max-steps", "1", "--val-fraction", "0.25",
                               "--warmup-epochs", "0.1", "--negative-tile-ratio", "0.5",
                               "--eval-every-epochs", "2",
-                              "--checkpoint-every-steps", "50")  # fmt: skip
+                              "--checkpoint-every-steps", "50", "--precise-bn-tiles", "2",
+                              "--no-validation")  # fmt: skip
     assert status == 0 and (out / "last.pt").exists() and (out / "settings.json").exists()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert "val" not in log[-1] and not (out / "best.pt").exists()  # --no-validation
+    assert log[-1]["precise_bn_tiles"] == 2
     config = torch.load(out / "last.pt", weights_only=True)["config"]
     assert (config["warmup_epochs"], config["negative_tile_ratio"]) == (0.1, 0.5)
     assert (config["eval_every_epochs"], config["checkpoint_every_steps"]) == (2, 50)

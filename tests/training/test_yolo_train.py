@@ -156,3 +156,34 @@ def test_existing_run_is_not_overwritten_and_changed_config_is_refused(records, 
 def test_learning_rate_follows_darknet_steps(step, expected):
     config = get_config("yolov4-1", epochs=10, warmup_epochs=1.0)
     assert config.learning_rate_at(step, steps_per_epoch=10) == pytest.approx(expected)
+
+
+def test_precise_bn_recalibrates_the_ema_statistics_only(records, tmp_path):
+    """With ``precise_bn_tiles`` the run ends by re-estimating the EMA's BatchNorm statistics:
+    the same weights as a run without it, other running statistics, and the tile count logged."""
+    config = dataclasses.replace(TINY, epochs=1, eval_every_epochs=100, precise_bn_tiles=0)
+    plain = train_yolo(records[:3], config, tmp_path / "plain", anchors=ANCHORS, device="cpu")
+    precise = train_yolo(
+        records[:3],
+        dataclasses.replace(config, precise_bn_tiles=6),
+        tmp_path / "precise",
+        anchors=ANCHORS,
+        device="cpu",
+    )
+    assert plain.history[-1]["precise_bn_tiles"] == 0
+    assert precise.history[-1]["precise_bn_tiles"] == 6
+    a, b = _weights(plain.last_checkpoint_path), _weights(precise.last_checkpoint_path)
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-6)
+    ema_a, ema_b = a["ema"]["module"], b["ema"]["module"]
+    stats = [k for k in ema_a if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for key in ema_a:
+        if key in stats:
+            assert not torch.allclose(ema_a[key], ema_b[key]), key
+        elif not key.endswith("num_batches_tracked"):
+            torch.testing.assert_close(ema_b[key], ema_a[key], rtol=1e-5, atol=1e-6)
+    # 6 tiles in micro-batches of 4: two cumulative batches
+    assert all(int(v) == 2 for k, v in ema_b.items() if k.endswith("num_batches_tracked"))
+    with pytest.raises(ValueError, match="precise_bn_tiles"):
+        dataclasses.replace(TINY, precise_bn_tiles=-1)

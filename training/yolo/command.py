@@ -17,7 +17,7 @@ OPTIONS = {"epochs": int, "max_steps": int, "micro_batch_size": int, "batch_size
            "working_spacing_mm": float, "num_workers": int, "seed": int, "layout": str,
            "tile_overlap": int, "autocast": str, "max_minutes": float, "warmup_epochs": float,
            "negative_tile_ratio": float, "eval_every_epochs": int,
-           "checkpoint_every_steps": int}  # fmt: skip
+           "checkpoint_every_steps": int, "precise_bn_tiles": int}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     for name, kind in OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind)
+    parser.add_argument(
+        "--no-validation", action="store_true",
+        help="never validate (no best.pt): for a run whose only evaluation is --split's test"
+        " images, which then score last.pt's EMA weights",
+    )  # fmt: skip
     parser.add_argument("--mosaic", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         train_records,
         config,
         args.out,
-        val_records=val_records,
+        val_records=None if args.no_validation else val_records,
         resume=args.resume,
         device=args.device,
         cache_dir=args.cache_dir,

@@ -41,6 +41,8 @@ class YoloTrainConfig:
     lr_steps: tuple[float, ...] = (0.8, 0.9)  # darknet policy=steps at 80% and 90% of training
     lr_step_factor: float = 0.1  # darknet "scales=.1,.1"
     ema_decay: float = 0.9999  # EMA of the weights (ramped, see ema.py); evaluated and exported
+    precise_bn_tiles: int = 256  # training tiles that re-estimate the EMA's BatchNorm statistics
+    # before each validation and at the end (precise_bn.py); 0 keeps the averaged statistics
     grad_clip_norm: float = 0.0  # max gradient L2 norm per step; 0 = off, as darknet (the
     #                              summed loss has norms in the thousands at the start)
     # --- data: working frame and network input (see data.py for the measured choice) ------
@@ -124,6 +126,8 @@ class YoloTrainConfig:
             raise ValueError(f"autocast should be one of {AUTOCAST_MODES}, got {self.autocast!r}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes should be None or > 0, got {self.max_minutes}")
+        if self.precise_bn_tiles < 0:
+            raise ValueError(f"precise_bn_tiles should be >= 0, got {self.precise_bn_tiles}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps should be None or >= 1, got {self.max_steps}")
 

@@ -45,6 +45,7 @@ from calcsdk.training.yolo.data import YoloTileDataset, collate_samples
 from calcsdk.training.yolo.ema import ModelEMA
 from calcsdk.training.yolo.evaluate import evaluate_yolo
 from calcsdk.training.yolo.loss import YoloLoss
+from calcsdk.training.yolo.precise_bn import recalibrate_batchnorm
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ RESUMABLE_CHANGES = frozenset(
         "eval_every_epochs",
         "checkpoint_every_steps",
         "autocast",
+        "precise_bn_tiles",  # acts on the EMA copy before validation and export only
     }
 )
 
@@ -350,7 +352,12 @@ class _Trainer:
         if finished:
             state.epoch, state.step_in_epoch = epoch + 1, 0
         last = state.epoch >= config.epochs or stopped
-        if val_records and (last or (finished and state.epoch % config.eval_every_epochs == 0)):
+        validating = bool(val_records) and (
+            last or (finished and state.epoch % config.eval_every_epochs == 0)
+        )
+        if validating or last:
+            record["precise_bn_tiles"] = self.recalibrate_ema()
+        if validating:
             self.validate(val_records, record)
         state.history.append(record)
         self.checkpoint()
@@ -358,6 +365,32 @@ class _Trainer:
             log.write(json.dumps(record) + "\n")
         logger.info("epoch %d: %s", epoch + 1, json.dumps(record))
         return stopped
+
+    def recalibrate_ema(self) -> int:
+        """Re-estimate the EMA weights' BatchNorm statistics (:mod:`.precise_bn`) on
+        ``precise_bn_tiles`` training tiles drawn, without replacement, from the current epoch's
+        mix of cluster and background tiles (augmented as in training; seeded by the step).
+        The checkpoint then stores them, so validation, ``best.pt`` and export use them.
+        Returns the number of tiles used (0: off)."""
+        config, dataset = self.config, self.dataset
+        order = dataset.epoch_indices(self.state.epoch)
+        count = min(config.precise_bn_tiles, len(order))
+        if count == 0:
+            return 0
+        rng = np.random.default_rng([config.seed, 0xB4, self.state.global_step])
+        picks = rng.choice(order, size=count, replace=False)
+        size = config.micro_batch_size
+        batches = (
+            collate_samples([dataset[int(i)] for i in picks[start : start + size]])[0].to(
+                self.device
+            )
+            for start in range(0, count, size)
+        )
+        started = time.perf_counter()
+        recalibrate_batchnorm(self.ema.module, batches)
+        self.ema.module.eval()
+        logger.info("precise BN: %d tiles in %.0f s", count, time.perf_counter() - started)
+        return count
 
     def validate(self, val_records: Sequence[ImageRecord], record: dict) -> None:
         """Score the EMA weights; keep them in ``best.pt`` when the mAP improves."""
@@ -380,7 +413,9 @@ class _Trainer:
 
 def load_trained_yolo(path: str | os.PathLike) -> tuple[YOLOv4, np.ndarray]:
     """``(model in eval mode, anchors (9, 2) network px)`` from ``last.pt`` (its EMA weights)
-    or ``best.pt``."""
+    or ``best.pt``. The BatchNorm statistics are those re-estimated at the run's last
+    validation or end (``precise_bn_tiles``); a ``last.pt`` saved inside an epoch holds the
+    EMA's averaged ones, which may not match its weights (:mod:`.precise_bn`)."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     model = YOLOv4(YOLOv4Config(**saved["model_config"]))
     weights = saved["ema"]["module"] if "ema" in saved else saved["model"]
