@@ -4,10 +4,11 @@
 
 Scores 16 cluster tiles and 16 background tiles of the first 60 validation images (the training
 loss, :func:`build_criterion`) with BatchNorm in eval mode (running statistics), in train mode
-(batch statistics), and in eval mode after re-estimating the statistics as a cumulative average
-over 6 micro-batches of 8 training tiles (cluster and background mixed as in training;
-augmented with ``augment``). A large gap between the first and the others means the running
-statistics do not match the weights.
+(batch statistics), and in eval mode after re-estimating the statistics with the trainer's
+precise BN (:func:`recalibrate_batchnorm`) over 6 micro-batches of 8 training tiles (cluster
+and background mixed as in training; augmented with ``augment``); for the trained weights and
+for their EMA. A large gap between the first and the others means the running statistics do
+not match the weights.
 """
 
 import json
@@ -20,6 +21,7 @@ from calcsdk.training.datasets import load_coco
 from calcsdk.training.yolo.command import split_records
 from calcsdk.training.yolo.config import YoloTrainConfig
 from calcsdk.training.yolo.data import YoloTileDataset, collate_samples
+from calcsdk.training.yolo.precise_bn import recalibrate_batchnorm
 from calcsdk.training.yolo.train import build_criterion, build_model
 
 DATA = "/work/runs/synth_default/annotations.json"
@@ -52,28 +54,23 @@ def main() -> None:
             )
         return "; ".join(out)
 
-    model = build_model(config)
-    model.load_state_dict(saved["model"])
-    print("step", saved["state"]["global_step"])
-    model.eval()
-    print(" eval mode:", losses(model))
-    model.train()
-    print(" train mode:", losses(model))
-
     train = YoloTileDataset(parts["train"][:60], config, train=augment, cache_dir=CACHE)
     rng = np.random.default_rng(0)
     mix = rng.permutation(
         np.concatenate([np.flatnonzero(train.positive)[:24], np.flatnonzero(~train.positive)[:24]])
     )
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average
-    with torch.no_grad():
-        for start in range(0, len(mix), 8):
-            model(collate_samples([train[i] for i in mix[start : start + 8]])[0])
-    model.eval()
-    print(f" eval mode, statistics re-estimated (augment={augment}):", losses(model))
+    batches = [collate_samples([train[i] for i in mix[s : s + 8]])[0] for s in range(0, 48, 8)]
+    print("step", saved["state"]["global_step"])
+    for weights in ("model", "ema"):
+        model = build_model(config)
+        model.load_state_dict(saved[weights] if weights == "model" else saved[weights]["module"])
+        model.eval()
+        print(f" {weights}, eval mode:", losses(model))
+        model.train()
+        print(f" {weights}, train mode:", losses(model))
+        recalibrate_batchnorm(model, batches)  # the trainer's precise BN
+        model.eval()
+        print(f" {weights}, eval mode, statistics re-estimated (augment={augment}):", losses(model))
 
 
 if __name__ == "__main__":
