@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from calcsdk.training.detector_evaluation import table5_cells, table6_cells
 from calcsdk.training.rcnn.cv_report import PAPER_TABLE6
 
 DENSITIES = ("A", "B", "C", "D")
@@ -79,12 +80,8 @@ def comparison_markdown(
     lines += ["| model | precision | recall | F1 | mAP | FROC sens @0.5/1/2 FP | s/image |"]
     lines += ["|---|---|---|---|---|---|---|"]
     for label, result in runs:
-        t, sens = result["overall"]["table6"], result["overall"]["sensitivity_at_fp"]["any"]
-        lines.append(
-            f"| {label} | {_f(t['precision'])} | {_f(t['recall'])} | {_f(t['f1'])} | "
-            f"{_f(t['map'])} | {_f(sens['0.5'])} / {_f(sens['1.0'])} / {_f(sens['2.0'])} | "
-            f"{_f(result.get('median_seconds_per_image'))} |"
-        )
+        seconds = _f(result.get("median_seconds_per_image"))
+        lines.append(f"| {label} | {table6_cells(result['overall'])} | {seconds} |")
     for name in paper:
         p = PAPER_TABLE6[name]
         lines.append(
@@ -95,12 +92,8 @@ def comparison_markdown(
     lines += ["| model | class | P No CF | P CF 0.5 | R No CF | R CF 0.5 | lesions |"]
     lines += ["|---|---|---|---|---|---|---|"]
     for label, result in runs:
-        for name, m in result["overall"]["table5"].items():
-            lines.append(
-                f"| {label} | {name} | {_f(m['precision_no_cf'])} | "
-                f"{_f(m['precision_cf_0.5'])} | {_f(m['recall_no_cf'])} | "
-                f"{_f(m['recall_cf_0.5'])} | {m['n_truths']} |"
-            )
+        for name, row in result["overall"]["table5"].items():
+            lines.append(f"| {label} | {name} | {table5_cells(row)} |")
     lines += ["", "## By BI-RADS density (CF 0.5): F1 / mAP", ""]
     lines += ["| model | " + " | ".join(f"density {d}" for d in DENSITIES) + " |"]
     lines += ["|---|" + "---|" * len(DENSITIES)]

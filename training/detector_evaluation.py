@@ -138,6 +138,23 @@ def _f(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.2f}"
 
 
+def table5_cells(row: dict[str, Any]) -> str:
+    """One class's Table 5 cells: ``P No CF | P CF 0.5 | R No CF | R CF 0.5 | lesions``."""
+    return (
+        f"{_f(row['precision_no_cf'])} | {_f(row['precision_cf_0.5'])} | "
+        f"{_f(row['recall_no_cf'])} | {_f(row['recall_cf_0.5'])} | {row['n_truths']}"
+    )
+
+
+def table6_cells(subset: dict[str, Any]) -> str:
+    """A subset's Table 6 cells: ``precision | recall | F1 | mAP | FROC sens @0.5/1/2 FP``."""
+    t, sens = subset["table6"], subset["sensitivity_at_fp"]["any"]
+    return (
+        f"{_f(t['precision'])} | {_f(t['recall'])} | {_f(t['f1'])} | {_f(t['map'])} | "
+        f"{_f(sens['0.5'])} / {_f(sens['1.0'])} / {_f(sens['2.0'])}"
+    )
+
+
 def markdown_tables(result: dict[str, Any]) -> str:
     """The paper-style tables as markdown."""
     o = result["overall"]
@@ -148,20 +165,12 @@ def markdown_tables(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, m in o["table5"].items():
-        lines.append(
-            f"| {name} | {_f(m['precision_no_cf'])} | {_f(m['precision_cf_0.5'])} | "
-            f"{_f(m['recall_no_cf'])} | {_f(m['recall_cf_0.5'])} | {m['n_truths']} |"
-        )
+        lines.append(f"| {name} | {table5_cells(m)} |")
     lines += ["", "## Table 6 analogue (CF 0.5, macro over classes; mAP at IoU 0.5)", ""]
     lines += ["| subset | images | precision | recall | F1 | mAP | FROC sens @0.5/1/2 FP |"]
     lines += ["|---|---|---|---|---|---|---|"]
     subsets = {"all": o, **{f"density {k}": v for k, v in result["by_density"].items()}}
     for label, t in subsets.items():
-        s6, sens = t["table6"], t["sensitivity_at_fp"]["any"]
-        lines.append(
-            f"| {label} | {t['n_images']} | {_f(s6['precision'])} | {_f(s6['recall'])} | "
-            f"{_f(s6['f1'])} | {_f(s6['map'])} | {_f(sens['0.5'])} / {_f(sens['1.0'])} / "
-            f"{_f(sens['2.0'])} |"
-        )
+        lines.append(f"| {label} | {t['n_images']} | {table6_cells(t)} |")
     lines += ["", f"Median detect() time per image: {result['median_seconds_per_image']:.2f} s", ""]
     return "\n".join(lines)
