@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from calcsdk.training.detector_evaluation import table5_cells, table6_cells
+from calcsdk.training.detector_evaluation import format_figure, table5_cells, table6_cells
 from calcsdk.training.rcnn.cv_report import PAPER_TABLE6
 
 DENSITIES = ("A", "B", "C", "D")
@@ -53,10 +53,6 @@ def load_evaluation(path: str | Path) -> dict[str, Any]:
     return result
 
 
-def _f(value: float | None) -> str:
-    return "n/a" if value is None or value != value else f"{value:.2f}"
-
-
 def comparison_markdown(
     runs: Sequence[tuple[str, dict[str, Any]]], paper: Sequence[str] = (), title: str = ""
 ) -> str:
@@ -80,13 +76,13 @@ def comparison_markdown(
     lines += ["| model | precision | recall | F1 | mAP | FROC sens @0.5/1/2 FP | s/image |"]
     lines += ["|---|---|---|---|---|---|---|"]
     for label, result in runs:
-        seconds = _f(result.get("median_seconds_per_image"))
+        seconds = format_figure(result.get("median_seconds_per_image"))
         lines.append(f"| {label} | {table6_cells(result['overall'])} | {seconds} |")
     for name in paper:
         p = PAPER_TABLE6[name]
         lines.append(
-            f"| paper {PAPER_NAMES.get(name, name)} (5-fold mean) | {_f(p['precision'])} | {_f(p['recall'])} "
-            f"| {_f(p['f1'])} | {_f(p['map'])} | | |"
+            f"| paper {PAPER_NAMES.get(name, name)} (5-fold mean) | {format_figure(p['precision'])} | {format_figure(p['recall'])} "
+            f"| {format_figure(p['f1'])} | {format_figure(p['map'])} | | |"
         )
     lines += ["", "## Table 5 analogue (per class)", ""]
     lines += ["| model | class | P No CF | P CF 0.5 | R No CF | R CF 0.5 | lesions |"]
@@ -105,7 +101,9 @@ def comparison_markdown(
                 cells.append("n/a")
                 continue
             t = subset["table6"]
-            cells.append(f"{_f(t['f1'])} / {_f(t['map'])} ({subset['n_images']} images)")
+            cells.append(
+                f"{format_figure(t['f1'])} / {format_figure(t['map'])} ({subset['n_images']} images)"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -134,15 +134,16 @@ def evaluate_predictions(
     return result
 
 
-def _f(value) -> str:
+def format_figure(value: float | None) -> str:
+    """A figure with two decimals for the tables; ``n/a`` for None or NaN."""
     return "n/a" if value is None or value != value else f"{value:.2f}"
 
 
 def table5_cells(row: dict[str, Any]) -> str:
     """One class's Table 5 cells: ``P No CF | P CF 0.5 | R No CF | R CF 0.5 | lesions``."""
     return (
-        f"{_f(row['precision_no_cf'])} | {_f(row['precision_cf_0.5'])} | "
-        f"{_f(row['recall_no_cf'])} | {_f(row['recall_cf_0.5'])} | {row['n_truths']}"
+        f"{format_figure(row['precision_no_cf'])} | {format_figure(row['precision_cf_0.5'])} | "
+        f"{format_figure(row['recall_no_cf'])} | {format_figure(row['recall_cf_0.5'])} | {row['n_truths']}"
     )
 
 
@@ -150,8 +151,8 @@ def table6_cells(subset: dict[str, Any]) -> str:
     """A subset's Table 6 cells: ``precision | recall | F1 | mAP | FROC sens @0.5/1/2 FP``."""
     t, sens = subset["table6"], subset["sensitivity_at_fp"]["any"]
     return (
-        f"{_f(t['precision'])} | {_f(t['recall'])} | {_f(t['f1'])} | {_f(t['map'])} | "
-        f"{_f(sens['0.5'])} / {_f(sens['1.0'])} / {_f(sens['2.0'])}"
+        f"{format_figure(t['precision'])} | {format_figure(t['recall'])} | {format_figure(t['f1'])} | {format_figure(t['map'])} | "
+        f"{format_figure(sens['0.5'])} / {format_figure(sens['1.0'])} / {format_figure(sens['2.0'])}"
     )
 
 

@@ -387,8 +387,7 @@ class _Trainer:
             for start in range(0, count, size)
         )
         started = time.perf_counter()
-        recalibrate_batchnorm(self.ema.module, batches)
-        self.ema.module.eval()
+        recalibrate_batchnorm(self.ema.module, batches)  # keeps the EMA copy in eval mode
         logger.info("precise BN: %d tiles in %.0f s", count, time.perf_counter() - started)
         return count
 
